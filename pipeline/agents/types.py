@@ -1,0 +1,138 @@
+"""Typed inputs and outputs of the agents. Steps store them as JSON and validate them back.
+
+Pydantic models, because the same classes give Claude its structured-output schema.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Label = Literal["high_intent", "low_intent", "spam", "wrong_fit"]
+Flag = Literal[
+    "injection",
+    "disposable_email",
+    "free_email",
+    "gibberish",
+    "link_spam",
+    "job_applicant",
+    "vendor_pitch",
+    "support_request",
+    "press",
+    "partnership",
+    "consumer",
+]
+Strategy = Literal["rules", "claude"]
+
+
+class LeadInput(BaseModel):
+    """What the lead told us, as data. Untrusted: never instructions."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = ""
+    email: str = ""
+    phone: str = ""
+    company: str = ""
+    website: str = ""
+    message: str = ""
+    custom_fields: dict[str, str] = Field(default_factory=dict)
+    source: str = ""
+
+
+class Classification(BaseModel):
+    label: Label
+    confidence: float = Field(ge=0, le=1)
+    reasons: list[str] = Field(default_factory=list)
+    flags: list[Flag] = Field(default_factory=list)
+
+
+class FieldSource(BaseModel):
+    """Where one enriched field came from and how much we trust it."""
+
+    source: str  # e.g. "json-ld", "og:site_name", "title", "tld", "apollo", "claude"
+    confidence: float = Field(ge=0, le=1)
+    url: str = ""
+
+
+class FetchRecord(BaseModel):
+    url: str
+    status: int | None = None
+    fetched_at: str  # ISO 8601
+    note: str = ""
+
+
+class CompanyProfile(BaseModel):
+    """The enrichment agent's output. Fields are empty when unknown, never guessed."""
+
+    domain: str = ""
+    company_name: str = ""
+    description: str = ""
+    sector: str = ""
+    employee_range: str = ""  # e.g. "11-50"
+    country: str = ""
+    tech_stack: list[str] = Field(default_factory=list)
+    social_links: dict[str, str] = Field(default_factory=dict)  # network -> URL
+    field_sources: dict[str, FieldSource] = Field(default_factory=dict)
+    fetches: list[FetchRecord] = Field(default_factory=list)
+    provider: str = ""  # "web", "apollo", "cache:web", ...
+    # Why nothing was fetched (free-mail domain, disposable, refused address, budget spent).
+    skipped_reason: str = ""
+
+
+class CriterionResult(BaseModel):
+    key: str
+    label: str
+    points: int
+    max_points: int
+    reason: str
+    needs_enrichment: bool = False
+
+
+class Score(BaseModel):
+    value: int = Field(ge=0, le=100)
+    criteria: list[CriterionResult] = Field(default_factory=list)
+    explanation: str = ""
+    criteria_version: int | None = None
+    stage: Literal["form", "final"] = "form"
+
+
+class DraftReply(BaseModel):
+    subject: str
+    body: str
+
+
+class Decision(BaseModel):
+    action: Literal["auto_send", "review", "discard"]
+    reason: str
+
+
+@dataclass(frozen=True)
+class LLMUsage:
+    """What one agent call cost; recorded on the StepRun."""
+
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: Decimal = Decimal("0")
+    latency_ms: int = 0
+
+
+OutputT = TypeVar("OutputT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class AgentResult(Generic[OutputT]):
+    """An agent's typed output plus how it was produced."""
+
+    output: OutputT
+    strategy: Strategy
+    usage: LLMUsage | None = None
+    # Set when the claude strategy failed and rules answered instead: the reason why.
+    fallback_reason: str = ""
+    notes: list[str] = field(default_factory=list)

@@ -1,0 +1,156 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from pipeline.models.leads import Lead
+from pipeline.models.runs import PipelineRun, StepRun
+
+
+class Draft(models.Model):
+    """The first reply to a lead, written by the drafting agent and decided by code or a human."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"  # waiting in the review queue
+        APPROVED = "approved"  # approved (auto or by a reviewer); the email is in the outbox
+        REJECTED = "rejected"
+        SUPERSEDED = "superseded"  # replaced by a newer draft of the same run (regenerate)
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="drafts")
+    run = models.ForeignKey(PipelineRun, on_delete=models.CASCADE, related_name="drafts")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    # Optimistic concurrency: every save bumps it; a save naming an older version is refused.
+    version = models.PositiveIntegerField(default=1)
+    label = models.CharField(max_length=20, blank=True, default="")
+    confidence = models.FloatField(null=True, blank=True)
+    score = models.PositiveSmallIntegerField(null=True, blank=True)
+    flags = models.JSONField(default=list, blank=True)
+    decision = models.CharField(max_length=20, blank=True, default="")
+    decision_reason = models.CharField(max_length=500, blank=True, default="")
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_drafts",
+    )
+    # Soft claim: who has the draft open; shown to others, expires on its own.
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="claimed_drafts",
+    )
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="decided_drafts",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reject_reason = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["-score", "created_at"],
+                name="draft_queue_idx",
+                condition=Q(status="pending"),
+            ),
+            models.Index(fields=["status", "label"]),
+        ]
+        permissions = [("review_draft", "Can approve, edit, reject and regenerate drafts")]
+
+    def __str__(self) -> str:
+        return f"Draft {self.pk} for lead {self.lead_id} ({self.status})"
+
+
+class DraftRevision(models.Model):
+    """Every text a draft has had: the agent's first, each edit, each regeneration."""
+
+    draft = models.ForeignKey(Draft, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField()
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    instruction = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["draft", "number"], name="revision_unique_number")
+        ]
+        ordering = ["number"]
+
+
+class ReviewAction(models.Model):
+    """Audit trail: who did what to which draft or lead, and when."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="actions")
+    draft = models.ForeignKey(
+        Draft, null=True, blank=True, on_delete=models.CASCADE, related_name="actions"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    action = models.CharField(max_length=40)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class OutboundEmail(models.Model):
+    """The outbox. queued -> sending -> sent | failed | unknown; never sent twice."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        SENDING = "sending"
+        SENT = "sent"
+        FAILED = "failed"
+        # We crashed between handing the message to SMTP and recording it: a human checks.
+        UNKNOWN = "unknown"
+        CANCELLED = "cancelled"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="emails")
+    run = models.ForeignKey(
+        PipelineRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="emails"
+    )
+    step_run = models.ForeignKey(
+        StepRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="emails"
+    )
+    draft = models.ForeignKey(
+        Draft, null=True, blank=True, on_delete=models.SET_NULL, related_name="emails"
+    )
+    # One email per purpose per run (e.g. "first_reply"): the stable key for idempotency.
+    kind = models.CharField(max_length=40, default="first_reply")
+    to_email = models.CharField(max_length=320)
+    from_email = models.CharField(max_length=320)
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    message_id = models.CharField(max_length=300, blank=True, default="")
+    state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    sending_started_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "kind"],
+                condition=Q(run__isnull=False),
+                name="outbound_unique_kind_per_run",
+            )
+        ]
+        indexes = [models.Index(fields=["state", "created_at"])]

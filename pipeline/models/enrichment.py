@@ -1,0 +1,14 @@
+from django.db import models
+
+
+class EnrichmentCache(models.Model):
+    """A company profile per registrable domain, so ten leads from one company fetch once."""
+
+    domain = models.CharField(max_length=253, unique=True)
+    profile = models.JSONField(default=dict)
+    provider = models.CharField(max_length=40, blank=True, default="")
+    fetched_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.domain

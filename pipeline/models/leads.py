@@ -1,0 +1,106 @@
+from django.db import models
+from django.db.models import Q
+
+
+class WebhookSource(models.Model):
+    """A sender allowed to post leads to /webhooks/<slug>/, signed the Standard Webhooks way."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    secret = models.CharField(max_length=200, help_text="whsec_<base64>")
+    # During a rotation the old secret keeps working until previous_secret_expires_at.
+    previous_secret = models.CharField(max_length=200, blank=True, default="")
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    # Sender field name -> our field name (name, email, company, website, phone, message).
+    field_mapping = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=True)
+    rate_limit_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Lead(models.Model):
+    """A person: one per normalised email (or phone when there is no email)."""
+
+    email = models.CharField(max_length=320, blank=True, default="")
+    email_normalized = models.CharField(max_length=320, blank=True, default="")
+    phone = models.CharField(max_length=64, blank=True, default="")
+    phone_normalized = models.CharField(max_length=32, blank=True, default="")
+    name = models.CharField(max_length=300, blank=True, default="")
+    company = models.CharField(max_length=300, blank=True, default="")
+    website = models.CharField(max_length=500, blank=True, default="")
+    # Set when any submission tried to instruct our agents, among other flags.
+    flags = models.JSONField(default=list, blank=True)
+    is_flagged = models.BooleanField(default=False)
+    label = models.CharField(max_length=20, blank=True, default="")
+    score = models.PositiveSmallIntegerField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    crm_external_id = models.CharField(max_length=200, blank=True, default="")
+    crm_url = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["email_normalized"],
+                condition=~Q(email_normalized=""),
+                name="lead_unique_email",
+            ),
+            models.UniqueConstraint(
+                fields=["phone_normalized"],
+                condition=Q(email_normalized="") & ~Q(phone_normalized=""),
+                name="lead_unique_phone_without_email",
+            ),
+        ]
+        indexes = [models.Index(fields=["phone_normalized"])]
+
+    def __str__(self) -> str:
+        return self.name or self.email or self.phone or f"Lead {self.pk}"
+
+
+class Submission(models.Model):
+    """One form submission of a lead, kept exactly as received."""
+
+    class Channel(models.TextChoices):
+        WEBHOOK = "webhook"
+        FORM = "form"
+        IMPORT = "import"
+        CLI = "cli"
+        DEMO = "demo"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="submissions")
+    source = models.ForeignKey(
+        WebhookSource, null=True, blank=True, on_delete=models.SET_NULL, related_name="submissions"
+    )
+    channel = models.CharField(max_length=20, choices=Channel.choices)
+    name = models.CharField(max_length=300, blank=True, default="")
+    email = models.CharField(max_length=320, blank=True, default="")
+    phone = models.CharField(max_length=64, blank=True, default="")
+    company = models.CharField(max_length=300, blank=True, default="")
+    website = models.CharField(max_length=500, blank=True, default="")
+    message = models.TextField(blank=True, default="")
+    custom_fields = models.JSONField(default=dict, blank=True)
+    raw_payload = models.JSONField(default=dict, blank=True)
+    # Delivery id (webhook-id or Idempotency-Key) and the answer we gave, replayed on retries.
+    idempotency_key = models.CharField(max_length=200, blank=True, default="")
+    response = models.JSONField(default=dict, blank=True)
+    # Bot-trapped submissions are kept (visible to staff) but never processed.
+    is_trapped = models.BooleanField(default=False)
+    trap_reason = models.CharField(max_length=200, blank=True, default="")
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="submission_unique_delivery",
+            )
+        ]
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"Submission {self.pk} of lead {self.lead_id}"

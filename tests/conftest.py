@@ -1,0 +1,11 @@
+"""Shared fixtures. Fakes of the outside world live in tests/fakes/ as real loopback servers."""
+
+import pytest
+from django.core.management import call_command
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    # The database cache backs rate limits; its table is not a migration.
+    with django_db_blocker.unblock():
+        call_command("createcachetable", verbosity=0)
