@@ -3,6 +3,8 @@
 The defaults run on one machine: a SQLite file beside manage.py and django-q2's ORM broker.
 """
 
+import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -85,6 +87,11 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
         ),
     }
     _database["CONN_MAX_AGE"] = 0
+    # Tests use a file, not shared-cache memory: memory databases lock whole tables between
+    # threads, and worker processes started by tests must see the same database.
+    _database["TEST"] = {
+        "NAME": str(Path(tempfile.gettempdir()) / f"leadops-test-{os.getpid()}.sqlite3")
+    }
 else:
     _database["CONN_MAX_AGE"] = envint("CONN_MAX_AGE", 60, minimum=0)
     _database["CONN_HEALTH_CHECKS"] = True

@@ -5,7 +5,7 @@ from pipeline.models.crm import Contact
 from pipeline.models.drafts import Draft, DraftRevision, OutboundEmail, ReviewAction
 from pipeline.models.enrichment import EnrichmentCache
 from pipeline.models.leads import Lead, Submission, WebhookSource
-from pipeline.models.runs import PipelineRun, StepRun, WorkerHeartbeat
+from pipeline.models.runs import PipelineRun, StepExecution, StepRun, WorkerHeartbeat
 
 __all__ = [
     "CompanyProfile",
@@ -19,6 +19,7 @@ __all__ = [
     "PipelineRun",
     "ReviewAction",
     "ScoringConfig",
+    "StepExecution",
     "StepRun",
     "Submission",
     "WebhookSource",

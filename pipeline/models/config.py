@@ -75,6 +75,9 @@ class OperationsSettings(models.Model):
         verbose_name_plural = "operations settings"
         permissions = [("change_settings", "Can change scoring and operations settings")]
 
+    def __str__(self) -> str:
+        return "Operations settings"
+
     @classmethod
     def load(cls) -> "OperationsSettings":
         settings_row, _ = cls.objects.get_or_create(pk=1)

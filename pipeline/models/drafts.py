@@ -90,6 +90,9 @@ class DraftRevision(models.Model):
         ]
         ordering = ["number"]
 
+    def __str__(self) -> str:
+        return f"Revision {self.number} of draft {self.draft_id}"
+
 
 class ReviewAction(models.Model):
     """Audit trail: who did what to which draft or lead, and when."""
@@ -107,6 +110,9 @@ class ReviewAction(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.action} on lead {self.lead_id}"
 
 
 class OutboundEmail(models.Model):
@@ -154,3 +160,6 @@ class OutboundEmail(models.Model):
             )
         ]
         indexes = [models.Index(fields=["state", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"Email {self.pk} to lead {self.lead_id} ({self.state})"

@@ -60,7 +60,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
-        ("pipeline", "0001_initial"),
+        ("pipeline", "__first__"),
     ]
 
     operations = [migrations.RunPython(create_groups, remove_groups)]

@@ -1,0 +1,171 @@
+"""Pipelines the engine tests run (importable by real workers as "tests.engine_pipelines:NAME")."""
+
+import os
+import time
+from pathlib import Path
+
+from pipeline.definitions import Pipeline, Retry, Step, Wait
+from pipeline.engine import worker_id
+from pipeline.models import StepExecution
+
+
+def record(context) -> None:
+    StepExecution.objects.create(step_run_id=context.step_run.pk, worker=worker_id())
+
+
+def quick(context):
+    record(context)
+    return {"step": context.step_run.name, "needs": sorted(context.outputs)}
+
+
+def sleepy(context):
+    record(context)
+    time.sleep(float(context.options.get("sleep", 0.3)))
+    return {"slept": context.options.get("sleep", 0.3)}
+
+
+def wait_for_human(context):
+    record(context)
+    return Wait("review", {"draft": "hello"})
+
+
+def after_gate(context):
+    record(context)
+    return {"approved": context.outputs["gate"]}
+
+
+def flaky(context):
+    """Fails on its first two attempts."""
+    record(context)
+    if context.attempt < 3:
+        raise ConnectionError(f"attempt {context.attempt} failed")
+    return {"attempt": context.attempt}
+
+
+def always_fails(context):
+    """Fails until the file named by the run's "fixed_file" option exists."""
+    record(context)
+    fixed_file = context.options.get("fixed_file")
+    if fixed_file and Path(fixed_file).exists():
+        return {"fixed": True}
+    raise ValueError("this step never works")
+
+
+def permanent_error(context):
+    record(context)
+    error = RuntimeError("refused: will not work on retry")
+    error.retryable = False
+    raise error
+
+
+def skip_unless_wanted(context):
+    return None if context.options.get("want_optional") else "not wanted for this lead"
+
+
+def side_effect(context):
+    """Appends one line to a file per real effect; sees its earlier output on a rerun."""
+    record(context)
+    if context.previous_output:
+        return context.previous_output
+    path = Path(context.options["effects_file"])
+    with path.open("a") as handle:
+        handle.write(f"{context.run.pk}\n")
+    return {"effect": "done", "pid": os.getpid()}
+
+
+def blocking(context):
+    """Signals that it started (a file), then sleeps long: the crash test kills it here."""
+    record(context)
+    Path(context.options["started_file"]).write_text(str(os.getpid()))
+    time.sleep(float(context.options.get("sleep", 30)))
+    return {"finished": True}
+
+
+FAST = Retry(attempts=3, backoff_seconds=0.01, jitter=0)
+
+PARALLEL = Pipeline(
+    "test-parallel",
+    version=1,
+    steps=(
+        Step("first", run=quick),
+        Step("left", run=sleepy, needs=("first",)),
+        Step("right", run=sleepy, needs=("first",)),
+        Step("join", run=quick, needs=("left", "right")),
+    ),
+)
+
+GATED = Pipeline(
+    "test-gated",
+    version=1,
+    steps=(
+        Step("draft", run=quick),
+        Step("gate", run=wait_for_human, needs=("draft",)),
+        Step("send", run=after_gate, needs=("gate",), side_effect=True),
+    ),
+)
+
+FLAKY = Pipeline(
+    "test-flaky",
+    version=1,
+    steps=(Step("flaky", run=flaky, retry=FAST), Step("after", run=quick, needs=("flaky",))),
+)
+
+EXHAUSTED = Pipeline(
+    "test-exhausted",
+    version=1,
+    steps=(
+        Step("doomed", run=always_fails, retry=Retry(attempts=2, backoff_seconds=0, jitter=0)),
+        Step("never", run=quick, needs=("doomed",)),
+    ),
+)
+
+PERMANENT = Pipeline(
+    "test-permanent",
+    version=1,
+    steps=(Step("refused", run=permanent_error, retry=FAST),),
+)
+
+CONDITIONAL = Pipeline(
+    "test-conditional",
+    version=1,
+    steps=(
+        Step("first", run=quick),
+        Step("optional", run=quick, needs=("first",), when=skip_unless_wanted),
+        Step("last", run=quick, needs=("optional",)),
+    ),
+)
+
+EFFECTS = Pipeline(
+    "test-effects",
+    version=1,
+    steps=(
+        Step("prepare", run=quick),
+        Step("effect", run=side_effect, needs=("prepare",), side_effect=True),
+        Step("after", run=quick, needs=("effect",)),
+    ),
+)
+
+CRASH = Pipeline(
+    "test-crash",
+    version=1,
+    steps=(
+        Step("effect", run=side_effect, side_effect=True),
+        Step("slow", run=blocking, needs=("effect",), timeout_seconds=120),
+        Step("after", run=quick, needs=("slow",)),
+    ),
+)
+
+# The shape of the lead pipeline: two fan-outs and a fan-in.
+DIAMOND = Pipeline(
+    "test-diamond",
+    version=1,
+    steps=(
+        Step("classify", run=quick),
+        Step("enrich", run=quick, needs=("classify",)),
+        Step("score_form", run=quick, needs=("classify",)),
+        Step("score_final", run=quick, needs=("enrich", "score_form")),
+        Step("crm", run=quick, needs=("score_final",)),
+        Step("draft", run=quick, needs=("score_final",)),
+        Step("send", run=quick, needs=("draft",)),
+    ),
+)

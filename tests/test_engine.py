@@ -1,0 +1,258 @@
+"""The engine's guarantees, run inline (same claiming and storing code as the workers)."""
+
+import pytest
+
+from pipeline import engine
+from pipeline.definitions import Pipeline, PipelineDefinitionError, Retry, Step
+from pipeline.models import PipelineRun, StepExecution, StepRun
+from tests.factories import make_lead
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+P = "tests.engine_pipelines:"
+
+
+def steps_of(run: PipelineRun) -> dict[str, StepRun]:
+    return {step_run.name: step_run for step_run in run.steps.all()}
+
+
+def executions(run: PipelineRun) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for name in StepExecution.objects.filter(step_run__run=run).values_list(
+        "step_run__name", flat=True
+    ):
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def noop(context):
+    return None
+
+
+def test_unknown_needs_are_refused_at_declaration():
+    with pytest.raises(PipelineDefinitionError, match="needs unknown step"):
+        Pipeline("bad", 1, (Step("a", run=noop, needs=("missing",)),))
+
+
+def test_cycles_are_refused_at_declaration():
+    with pytest.raises(PipelineDefinitionError, match="cycle"):
+        Pipeline("bad", 1, (Step("a", run=noop, needs=("b",)), Step("b", run=noop, needs=("a",))))
+
+
+def test_duplicate_step_names_are_refused():
+    with pytest.raises(PipelineDefinitionError, match="declared twice"):
+        Pipeline("bad", 1, (Step("a", run=noop), Step("a", run=noop)))
+
+
+def test_backoff_grows_exponentially_within_its_cap():
+    policy = Retry(attempts=5, backoff_seconds=1, max_backoff_seconds=3, jitter=0)
+    assert [policy.delay(attempt) for attempt in (1, 2, 3, 4)] == [1, 2, 3, 3]
+
+
+def test_independent_steps_run_in_parallel():
+    run = engine.run_inline(make_lead(), pipeline=P + "PARALLEL", options={"sleep": 0.3})
+    assert run.status == PipelineRun.Status.SUCCEEDED
+    steps = steps_of(run)
+    left, right = steps["left"], steps["right"]
+    assert left.started_at < right.finished_at and right.started_at < left.finished_at
+    assert steps["join"].started_at >= max(left.finished_at, right.finished_at)
+    assert steps["join"].output == {"step": "join", "needs": ["left", "right"]}
+
+
+def test_a_run_records_its_pipeline_name_and_version():
+    run = engine.run_inline(make_lead(), pipeline=P + "DIAMOND")
+    assert (run.pipeline_name, run.pipeline_version) == (P + "DIAMOND", 1)
+    assert executions(run) == dict.fromkeys(
+        ["classify", "enrich", "score_form", "score_final", "crm", "draft", "send"], 1
+    )
+
+
+def test_the_fan_in_step_starts_exactly_once():
+    run = engine.run_inline(make_lead(), pipeline=P + "DIAMOND")
+    assert executions(run)["score_final"] == 1
+    assert steps_of(run)["score_final"].status == StepRun.Status.SUCCEEDED
+
+
+def test_a_gate_waits_and_resume_continues_the_run():
+    run = engine.run_inline(make_lead(), pipeline=P + "GATED")
+    assert run.status == PipelineRun.Status.WAITING
+    gate = steps_of(run)["gate"]
+    assert gate.status == StepRun.Status.WAITING and gate.wait_reason == "review"
+    outcome = engine.continue_inline(
+        lambda dispatch: engine.resume(gate, {"ok": 1}, dispatch=dispatch)
+    )
+    assert outcome.changed
+    run.refresh_from_db()
+    assert run.status == PipelineRun.Status.SUCCEEDED
+    assert steps_of(run)["send"].output == {"approved": {"ok": 1}}
+
+
+def test_resuming_twice_is_a_no_op_that_says_so():
+    run = engine.run_inline(make_lead(), pipeline=P + "GATED")
+    gate = steps_of(run)["gate"]
+    engine.continue_inline(lambda dispatch: engine.resume(gate, {"ok": 1}, dispatch=dispatch))
+    second = engine.continue_inline(
+        lambda dispatch: engine.resume(gate, {"ok": 2}, dispatch=dispatch)
+    )
+    assert not second.changed and "not waiting" in second.message
+    assert executions(run)["send"] == 1
+    assert steps_of(run)["gate"].output == {"ok": 1}
+
+
+def test_reject_ends_the_run_as_rejected_and_twice_is_a_no_op():
+    run = engine.run_inline(make_lead(), pipeline=P + "GATED")
+    gate = steps_of(run)["gate"]
+    assert engine.reject(gate, "off-topic").changed
+    assert not engine.reject(gate, "again").changed
+    run.refresh_from_db()
+    assert run.status == PipelineRun.Status.REJECTED
+    assert steps_of(run)["send"].status == StepRun.Status.SKIPPED
+    assert "send" not in executions(run)
+
+
+def test_a_flaky_step_is_retried_until_it_succeeds():
+    run = engine.run_inline(make_lead(), pipeline=P + "FLAKY")
+    assert run.status == PipelineRun.Status.SUCCEEDED
+    flaky = steps_of(run)["flaky"]
+    assert flaky.attempt == 3 and flaky.output == {"attempt": 3}
+    assert executions(run) == {"flaky": 3, "after": 1}
+
+
+def test_a_step_out_of_attempts_fails_the_run_with_a_clear_error():
+    run = engine.run_inline(make_lead(), pipeline=P + "EXHAUSTED")
+    assert run.status == PipelineRun.Status.FAILED
+    assert run.error == "doomed failed after 2 attempt(s): ValueError: this step never works"
+    steps = steps_of(run)
+    assert steps["doomed"].traceback.strip().endswith("ValueError: this step never works")
+    assert steps["never"].status == StepRun.Status.PENDING
+
+
+def test_an_error_marked_not_retryable_fails_at_once():
+    run = engine.run_inline(make_lead(), pipeline=P + "PERMANENT")
+    assert run.status == PipelineRun.Status.FAILED
+    assert executions(run) == {"refused": 1}
+
+
+def test_retry_reruns_the_failed_step_and_continues(tmp_path):
+    fixed_file = tmp_path / "fixed"
+    run = engine.run_inline(
+        make_lead(), pipeline=P + "EXHAUSTED", options={"fixed_file": str(fixed_file)}
+    )
+    assert run.status == PipelineRun.Status.FAILED
+    fixed_file.write_text("the outage is over")
+    outcome = engine.continue_inline(lambda dispatch: engine.retry(run, dispatch=dispatch))
+    assert outcome.changed
+    run.refresh_from_db()
+    assert run.status == PipelineRun.Status.SUCCEEDED
+    assert steps_of(run)["never"].status == StepRun.Status.SUCCEEDED
+
+
+def test_retry_of_a_run_that_did_not_fail_is_refused():
+    run = engine.run_inline(make_lead(), pipeline=P + "DIAMOND")
+    outcome = engine.retry(run)
+    assert not outcome.changed and "not failed" in outcome.message
+
+
+def test_a_skipped_step_counts_as_done_and_records_why():
+    run = engine.run_inline(make_lead(), pipeline=P + "CONDITIONAL")
+    steps = steps_of(run)
+    assert steps["optional"].status == StepRun.Status.SKIPPED
+    assert steps["optional"].skip_reason == "not wanted for this lead"
+    assert steps["last"].status == StepRun.Status.SUCCEEDED
+    assert run.status == PipelineRun.Status.SUCCEEDED
+
+
+def test_the_condition_runs_the_step_when_it_applies():
+    run = engine.run_inline(
+        make_lead(), pipeline=P + "CONDITIONAL", options={"want_optional": True}
+    )
+    assert steps_of(run)["optional"].status == StepRun.Status.SUCCEEDED
+
+
+def test_rerun_from_resets_downstream_but_side_effects_do_not_repeat(tmp_path):
+    effects = tmp_path / "effects.txt"
+    run = engine.run_inline(
+        make_lead(), pipeline=P + "EFFECTS", options={"effects_file": str(effects)}
+    )
+    assert run.status == PipelineRun.Status.SUCCEEDED
+    outcome = engine.continue_inline(
+        lambda dispatch: engine.rerun_from(run, "prepare", dispatch=dispatch)
+    )
+    assert outcome.changed
+    run.refresh_from_db()
+    assert run.status == PipelineRun.Status.SUCCEEDED
+    assert executions(run) == {"prepare": 2, "effect": 2, "after": 2}
+    assert effects.read_text().splitlines() == [str(run.pk)]
+
+
+def test_rerun_from_an_unknown_step_is_an_error():
+    run = engine.run_inline(make_lead(), pipeline=P + "DIAMOND")
+    with pytest.raises(engine.EngineError, match="no step 'nope'"):
+        engine.rerun_from(run, "nope")
+
+
+def test_a_second_delivery_of_the_same_step_does_nothing():
+    run = engine.run_inline(make_lead(), pipeline=P + "DIAMOND")
+    classify = steps_of(run)["classify"]
+    engine.execute(classify.pk, dispatch=lambda step_run_id: None)
+    assert executions(run)["classify"] == 1
+
+
+def test_the_sweeper_requeues_a_step_whose_lease_expired():
+    lead = make_lead()
+    dispatched: list[int] = []
+    run = engine.start(lead, pipeline=P + "DIAMOND", dispatch=dispatched.append)
+    first = steps_of(run)["classify"]
+    # A worker claimed it and died: running, lease in the past.
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    StepRun.objects.filter(pk=first.pk).update(
+        status=StepRun.Status.RUNNING,
+        attempt=1,
+        worker_id="dead:1:1",
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+    )
+    swept: list[int] = []
+    counts = engine.sweep(dispatch=swept.append)
+    assert counts["expired"] == 1 and swept == [first.pk]
+    first.refresh_from_db()
+    assert first.status == StepRun.Status.QUEUED
+    assert "lease expired" in first.error
+
+
+def test_the_sweeper_fails_a_step_that_lost_its_worker_too_often():
+    lead = make_lead()
+    run = engine.start(lead, pipeline=P + "DIAMOND", dispatch=lambda step_run_id: None)
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    StepRun.objects.filter(run=run, name="classify").update(
+        status=StepRun.Status.RUNNING,
+        attempt=3,
+        worker_id="dead:1:1",
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+    )
+    counts = engine.sweep(dispatch=lambda step_run_id: None)
+    assert counts["failed"] == 1
+    run.refresh_from_db()
+    assert run.status == PipelineRun.Status.FAILED
+    assert "lost its worker on each of 3 attempt(s)" in run.error
+
+
+def test_the_sweeper_redelivers_a_queued_step_whose_message_was_lost(settings):
+    settings.ENGINE_QUEUED_STALE_SECONDS = 5
+    lead = make_lead()
+    run = engine.start(lead, pipeline=P + "DIAMOND", dispatch=lambda step_run_id: None)
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    StepRun.objects.filter(run=run, name="classify").update(
+        queued_at=timezone.now() - timedelta(seconds=60)
+    )
+    swept: list[int] = []
+    assert engine.sweep(dispatch=swept.append)["lost"] == 1
+    assert swept == [steps_of(run)["classify"].pk]
