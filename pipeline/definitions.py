@@ -71,6 +71,23 @@ class StepResult:
     llm_latency_ms: int | None = None
     fallback_reason: str = ""
 
+    @classmethod
+    def from_agent(cls, agent_result: Any, output: Any = None) -> StepResult:
+        """An AgentResult's usage and strategy, with its output or another one."""
+        usage = agent_result.usage
+        return cls(
+            output=agent_result.output if output is None else output,
+            strategy=agent_result.strategy,
+            model=usage.model if usage else "",
+            input_tokens=usage.input_tokens if usage else 0,
+            output_tokens=usage.output_tokens if usage else 0,
+            cache_read_tokens=usage.cache_read_tokens if usage else 0,
+            cache_write_tokens=usage.cache_write_tokens if usage else 0,
+            cost_usd=Decimal(str(usage.cost_usd)) if usage else Decimal("0"),
+            llm_latency_ms=usage.latency_ms if usage else None,
+            fallback_reason=agent_result.fallback_reason,
+        )
+
 
 @dataclass(frozen=True)
 class Step:

@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -32,6 +31,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from pydantic import BaseModel
 
+from pipeline.agents.types import AgentResult
 from pipeline.definitions import Pipeline, Step, StepResult, Wait, get_pipeline
 from pipeline.models import Lead, PipelineRun, StepRun, Submission, WorkerHeartbeat
 
@@ -264,20 +264,8 @@ def _context(run: PipelineRun, step_run: StepRun, step: Step) -> StepContext:
 def _as_result(value: Any) -> StepResult:
     if isinstance(value, StepResult):
         return value
-    agent_usage = getattr(value, "usage", None)
-    if hasattr(value, "strategy") and hasattr(value, "output"):  # an AgentResult
-        return StepResult(
-            output=value.output,
-            strategy=value.strategy,
-            model=getattr(agent_usage, "model", ""),
-            input_tokens=getattr(agent_usage, "input_tokens", 0),
-            output_tokens=getattr(agent_usage, "output_tokens", 0),
-            cache_read_tokens=getattr(agent_usage, "cache_read_tokens", 0),
-            cache_write_tokens=getattr(agent_usage, "cache_write_tokens", 0),
-            cost_usd=Decimal(str(getattr(agent_usage, "cost_usd", 0))),
-            llm_latency_ms=getattr(agent_usage, "latency_ms", None),
-            fallback_reason=value.fallback_reason,
-        )
+    if isinstance(value, AgentResult):
+        return StepResult.from_agent(value)
     return StepResult(output=value)
 
 

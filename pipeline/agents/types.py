@@ -100,14 +100,21 @@ class Score(BaseModel):
     stage: Literal["form", "final"] = "form"
 
 
-class DraftReply(BaseModel):
-    subject: str
-    body: str
-
-
 class Decision(BaseModel):
     action: Literal["auto_send", "review", "discard"]
     reason: str
+
+
+class ScoredLead(BaseModel):
+    """The final scoring step's output: the score and what to do with the lead."""
+
+    score: Score
+    decision: Decision
+
+
+class DraftReply(BaseModel):
+    subject: str
+    body: str
 
 
 @dataclass(frozen=True)

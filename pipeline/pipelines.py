@@ -1,0 +1,68 @@
+"""The pipelines we run, declared as data. Bump a pipeline's version when its shape changes."""
+
+from pipeline import steps
+from pipeline.definitions import Pipeline, Retry, Step, register
+
+# Model calls: the SDK already retried 429/529/5xx; give the step two more tries, spaced out.
+AGENT_RETRY = Retry(attempts=3, backoff_seconds=2, max_backoff_seconds=30)
+# Outside systems (CRM, SMTP) with rate limits: more patience.
+INTEGRATION_RETRY = Retry(attempts=5, backoff_seconds=5, max_backoff_seconds=120)
+
+LEAD = register(
+    Pipeline(
+        "lead",
+        version=1,
+        steps=(
+            Step("classify", run=steps.classify, retry=AGENT_RETRY, timeout_seconds=90),
+            Step(
+                "enrich",
+                run=steps.enrich,
+                needs=("classify",),
+                when=steps.worth_enriching,
+                retry=AGENT_RETRY,
+                timeout_seconds=60,
+            ),
+            Step(
+                "score_form",
+                run=steps.score_form,
+                needs=("classify",),
+                retry=AGENT_RETRY,
+                timeout_seconds=90,
+            ),
+            Step(
+                "score_final",
+                run=steps.score_final,
+                needs=("enrich", "score_form"),
+                retry=AGENT_RETRY,
+                timeout_seconds=90,
+            ),
+            Step(
+                "crm_write",
+                run=steps.crm_write,
+                needs=("score_final",),
+                when=steps.should_write_crm,
+                retry=INTEGRATION_RETRY,
+                timeout_seconds=60,
+                side_effect=True,
+            ),
+            Step(
+                "draft",
+                run=steps.draft,
+                needs=("score_final",),
+                when=steps.worth_drafting,
+                retry=AGENT_RETRY,
+                timeout_seconds=120,
+            ),
+            Step("gate", run=steps.gate, needs=("draft",), when=steps.has_draft),
+            Step(
+                "send",
+                run=steps.send,
+                needs=("gate",),
+                when=steps.should_send,
+                retry=INTEGRATION_RETRY,
+                timeout_seconds=60,
+                side_effect=True,
+            ),
+        ),
+    )
+)
