@@ -9,3 +9,9 @@ def django_db_setup(django_db_setup, django_db_blocker):
     # The database cache backs rate limits; its table is not a migration.
     with django_db_blocker.unblock():
         call_command("createcachetable", verbosity=0)
+
+
+@pytest.fixture(autouse=True)
+def plain_http(settings):
+    """Tests talk plain HTTP to the test client and live server; production redirects to HTTPS."""
+    settings.SECURE_SSL_REDIRECT = False

@@ -1,0 +1,41 @@
+from datetime import timedelta
+
+import pytest
+from django.db import OperationalError
+from django.utils import timezone
+
+from pipeline.models import WorkerHeartbeat
+
+
+@pytest.mark.django_db
+def test_healthz_reports_a_recent_worker(client):
+    seen = timezone.now() - timedelta(seconds=5)
+    WorkerHeartbeat.objects.create(worker="host:1", seen_at=seen)
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "queue": "ok", "worker_seen": seen.isoformat()}
+
+
+@pytest.mark.django_db
+def test_healthz_says_the_queue_is_stale_without_a_recent_worker(client):
+    WorkerHeartbeat.objects.create(worker="host:1", seen_at=timezone.now() - timedelta(hours=1))
+    body = client.get("/healthz").json()
+    assert body["database"] == "ok" and body["queue"] == "stale"
+
+
+@pytest.mark.django_db
+def test_healthz_answers_503_when_the_database_is_unreachable(client, monkeypatch):
+    def unreachable(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr("django.db.backends.base.base.BaseDatabaseWrapper.cursor", unreachable)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["database"] == "unreachable"
+
+
+@pytest.mark.django_db
+def test_healthz_is_not_redirected_to_https_for_load_balancers(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/login/").status_code == 301
