@@ -15,3 +15,12 @@ def django_db_setup(django_db_setup, django_db_blocker):
 def plain_http(settings):
     """Tests talk plain HTTP to the test client and live server; production redirects to HTTPS."""
     settings.SECURE_SSL_REDIRECT = False
+
+
+@pytest.fixture(autouse=True)
+def static_files_without_manifest(settings):
+    """Pages render {% static %} without a collectstatic run (production uses the manifest)."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
