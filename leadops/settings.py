@@ -197,6 +197,14 @@ HUBSPOT_BASE_URL = envstr("HUBSPOT_BASE_URL", "https://api.hubapi.com")
 HUBSPOT_PORTAL_ID = envstr("HUBSPOT_PORTAL_ID", "")
 CRM_WEBHOOK_URL = envstr("CRM_WEBHOOK_URL", "")
 CRM_WEBHOOK_SECRET = envstr("CRM_WEBHOOK_SECRET", "")
+CRM_TIMEOUT_SECONDS = envfloat("CRM_TIMEOUT_SECONDS", 10.0, minimum=0.5)
+# JSON object, our field -> HubSpot property name, merged over the defaults; "" drops a field.
+HUBSPOT_PROPERTY_MAPPING = envstr("HUBSPOT_PROPERTY_MAPPING", "")
+HUBSPOT_APP_URL = envstr("HUBSPOT_APP_URL", "https://app.hubspot.com").rstrip("/")
+# HubSpot allows about 190 requests per 10 s per private app; shared through the cache.
+HUBSPOT_RATE_LIMIT_PER_10S = envint("HUBSPOT_RATE_LIMIT_PER_10S", 190, minimum=1)
+# A 429 asking to wait longer than this is left to the step's retry backoff.
+HUBSPOT_MAX_RETRY_AFTER_SECONDS = envfloat("HUBSPOT_MAX_RETRY_AFTER_SECONDS", 10.0, minimum=0)
 
 # --- Intake -----------------------------------------------------------------------------------
 WEBHOOK_MAX_BODY_BYTES = envint("WEBHOOK_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
