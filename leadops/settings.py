@@ -210,8 +210,20 @@ HUBSPOT_MAX_RETRY_AFTER_SECONDS = envfloat("HUBSPOT_MAX_RETRY_AFTER_SECONDS", 10
 WEBHOOK_MAX_BODY_BYTES = envint("WEBHOOK_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
 WEBHOOK_RATE_LIMIT_PER_MINUTE = envint("WEBHOOK_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
 WEBHOOK_TOLERANCE_SECONDS = envint("WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1)
+if WEBHOOK_TOLERANCE_SECONDS > 300:
+    # The standardwebhooks package refuses timestamps older than 5 minutes itself.
+    raise ImproperlyConfigured("WEBHOOK_TOLERANCE_SECONDS can be at most 300")
+# How long the old secret keeps working after "rotate secret".
+WEBHOOK_ROTATION_OVERLAP_HOURS = envint("WEBHOOK_ROTATION_OVERLAP_HOURS", 24, minimum=0)
 FORM_RATE_LIMIT_PER_MINUTE = envint("FORM_RATE_LIMIT_PER_MINUTE", 10, minimum=1)
 FORM_MIN_FILL_SECONDS = envfloat("FORM_MIN_FILL_SECONDS", 3.0, minimum=0)
+# A rendered form can be submitted for this long; older ones are shown again to re-submit.
+FORM_TOKEN_MAX_AGE_HOURS = envint("FORM_TOKEN_MAX_AGE_HOURS", 24, minimum=1)
+# Who may embed /f/<slug>/ in an iframe (CSP frame-ancestors), e.g. "https://www.example.com".
+FORM_FRAME_ANCESTORS = envlist("FORM_FRAME_ANCESTORS", ["*"])
+# Behind a reverse proxy: the header holding the client address (its last entry is used),
+# e.g. "X-Forwarded-For". Empty: the socket address (REMOTE_ADDR).
+INTAKE_CLIENT_IP_HEADER = envstr("INTAKE_CLIENT_IP_HEADER", "")
 
 # --- Email ------------------------------------------------------------------------------------
 EMAIL_HOST = envstr("EMAIL_HOST", "")

@@ -1,0 +1,287 @@
+"""receive_submission(): the one function every door calls.
+
+Order of events, so that nothing received is ever lost:
+1. validate (InvalidLead, nothing stored);
+2. one transaction: find or create the Lead (a person, by normalised email, else phone) and
+   store the Submission exactly as received. Committed before anything else happens;
+3. a second transaction, holding the submission's row lock: create the run (its first steps are
+   enqueued on commit) and record the answer on the submission. A delivery that comes back
+   (a retry, or a copy arriving at the same instant) gets that same answer; if step 3 failed
+   the first time, the retry does it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from pipeline import engine
+from pipeline.intake.errors import DeliveryConflict, InvalidLead, RunNotStarted
+from pipeline.intake.normalize import (
+    LeadFields,
+    clean_lead_fields,
+    lenient_lead_fields,
+    scrub_json,
+    storable_problem,
+)
+from pipeline.models import Lead, PipelineRun, Submission, WebhookSource
+
+logger = logging.getLogger(__name__)
+
+TRAP_FLAG = "bot_trap"
+MAX_KEY_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a door answers: the lead, its new run, and whether the person was already known."""
+
+    submission_id: int
+    lead_id: int
+    run_id: int | None
+    duplicate_of: int | None  # the existing lead this person matched; None for a new person
+    is_trapped: bool = False
+    is_replay: bool = False  # an earlier delivery with the same key was answered the same way
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "lead_id": self.lead_id,
+            "run_id": self.run_id,
+            "duplicate_of": self.duplicate_of,
+            "submission_id": self.submission_id,
+        }
+
+    @classmethod
+    def from_submission(cls, submission: Submission, *, is_replay: bool) -> Receipt:
+        answer = submission.response
+        return cls(
+            submission_id=submission.pk,
+            lead_id=answer["lead_id"],
+            run_id=answer.get("run_id"),
+            duplicate_of=answer.get("duplicate_of"),
+            is_trapped=submission.is_trapped,
+            is_replay=is_replay,
+        )
+
+
+StartRun = Callable[[Lead, Submission], PipelineRun]
+
+
+def receive_submission(
+    fields: Mapping[str, Any],
+    *,
+    channel: str,
+    source: WebhookSource | None = None,
+    custom_fields: Mapping[str, Any] | None = None,
+    raw_payload: Any = None,
+    idempotency_key: str = "",
+    trap_reason: str = "",
+    start_run: bool = True,
+    run_options: dict | None = None,
+) -> Receipt:
+    """Validate, dedupe and store one submission, then start its run.
+
+    `fields` holds our field names (name, email, phone, company, website, message) with the
+    raw values received; `custom_fields` everything else the sender sent. A non-empty
+    `trap_reason` (a bot trap fired) stores the submission as spam and never processes it.
+    With start_run=False the caller runs the pipeline itself (engine.run_inline).
+
+    Raises InvalidLead (nothing stored), DeliveryConflict (the key was used for another
+    body) or RunNotStarted (stored, but the run could not be created: retry to start it).
+    """
+    started = time.monotonic()
+    custom = dict(custom_fields or {})
+    payload = raw_payload if raw_payload is not None else {**dict(fields), **custom}
+    if len(idempotency_key) > MAX_KEY_LENGTH:
+        raise InvalidLead({"idempotency_key": f"too long: at most {MAX_KEY_LENGTH} characters"})
+    if trap_reason:
+        clean = lenient_lead_fields(fields)
+        custom, payload = scrub_json(custom), scrub_json(payload)
+    else:
+        clean = clean_lead_fields(fields)
+        for name, value in (("custom_fields", custom), ("body", payload)):
+            problem = storable_problem(value)
+            if problem:
+                raise InvalidLead({name: problem})
+
+    if idempotency_key:
+        earlier = _earlier_delivery(source, idempotency_key)
+        if earlier is not None:
+            return _answer(earlier, payload, start_run, run_options, is_replay=True)
+    try:
+        with transaction.atomic():
+            if trap_reason:
+                lead = Lead.objects.create(**_lead_columns(clean), label="spam", flags=[TRAP_FLAG])
+            else:
+                lead = _find_or_create_lead(clean)
+            submission = Submission.objects.create(
+                lead=lead,
+                source=source,
+                channel=channel,
+                custom_fields=custom,
+                raw_payload=payload,
+                idempotency_key=idempotency_key,
+                is_trapped=bool(trap_reason),
+                trap_reason=trap_reason[:200],
+                **clean.as_dict(),
+            )
+    except IntegrityError:
+        # The same delivery arrived at the same instant and was stored first.
+        earlier = _earlier_delivery(source, idempotency_key) if idempotency_key else None
+        if earlier is None:
+            raise
+        return _answer(earlier, payload, start_run, run_options, is_replay=True)
+    logger.info(
+        "intake.stored submission_id=%s lead_id=%s channel=%s trapped=%s ms=%d",
+        submission.pk,
+        lead.pk,
+        channel,
+        bool(trap_reason),
+        (time.monotonic() - started) * 1000,
+    )
+    return _answer(submission, payload, start_run, run_options, is_replay=False)
+
+
+def _earlier_delivery(source: WebhookSource | None, key: str) -> Submission | None:
+    return Submission.objects.filter(source=source, idempotency_key=key).first()
+
+
+def _answer(
+    submission: Submission,
+    payload: Any,
+    start_run: bool,
+    run_options: dict | None,
+    *,
+    is_replay: bool,
+) -> Receipt:
+    if is_replay and submission.raw_payload != payload:
+        raise DeliveryConflict(
+            f"delivery id {submission.idempotency_key!r} was already used for a different "
+            "body; use a new webhook-id (or Idempotency-Key) for a new lead"
+        )
+    try:
+        return _start_once(submission.pk, start_run, run_options, is_replay=is_replay)
+    except (DeliveryConflict, InvalidLead):
+        raise
+    except Exception as error:
+        logger.exception(
+            "intake.run_not_started submission_id=%s error=%s", submission.pk, type(error).__name__
+        )
+        raise RunNotStarted(
+            "the lead is stored but its processing could not be started; "
+            "send the same delivery again to start it",
+            lead_id=submission.lead_id,
+            submission_id=submission.pk,
+        ) from error
+
+
+def _start_once(
+    submission_id: int, start_run: bool, run_options: dict | None, *, is_replay: bool
+) -> Receipt:
+    """Create the submission's run unless an earlier call did; record and return the answer."""
+    with transaction.atomic():
+        # The row lock makes a concurrent copy wait here until this answer is committed.
+        submission = (
+            Submission.objects.select_for_update().select_related("lead").get(pk=submission_id)
+        )
+        if submission.response:
+            return Receipt.from_submission(submission, is_replay=is_replay)
+        run = None
+        if start_run and not submission.is_trapped:
+            run = engine.start(
+                submission.lead, submission, options=run_options, dispatch=_enqueue_safely
+            )
+        earlier = Submission.objects.filter(lead_id=submission.lead_id, pk__lt=submission.pk)
+        duplicate_of = (
+            submission.lead_id if not submission.is_trapped and earlier.exists() else None
+        )
+        submission.response = {
+            "lead_id": submission.lead_id,
+            "run_id": run.pk if run else None,
+            "duplicate_of": duplicate_of,
+            "submission_id": submission.pk,
+        }
+        submission.save(update_fields=["response"])
+    return Receipt.from_submission(submission, is_replay=is_replay)
+
+
+def record_run(receipt: Receipt, run: PipelineRun) -> Receipt:
+    """After the caller ran the pipeline itself (start_run=False), note the run on the answer."""
+    response = {**receipt.as_json(), "run_id": run.pk}
+    Submission.objects.filter(pk=receipt.submission_id).update(response=response)
+    return Receipt(
+        submission_id=receipt.submission_id,
+        lead_id=receipt.lead_id,
+        run_id=run.pk,
+        duplicate_of=receipt.duplicate_of,
+        is_trapped=receipt.is_trapped,
+        is_replay=receipt.is_replay,
+    )
+
+
+def _enqueue_safely(step_run_id: int) -> None:
+    # The run's rows are committed: a lost message is re-delivered by the engine's sweeper.
+    try:
+        engine.enqueue(step_run_id)
+    except Exception as error:
+        logger.warning(
+            "intake.enqueue_failed step_run_id=%s error=%s (the sweeper will re-deliver it)",
+            step_run_id,
+            type(error).__name__,
+        )
+
+
+def _lead_columns(clean: LeadFields) -> dict[str, str]:
+    return {
+        "email": clean.email,
+        "email_normalized": clean.email_normalized,
+        "phone": clean.phone,
+        "phone_normalized": clean.phone_normalized,
+        "name": clean.name,
+        "company": clean.company,
+        "website": clean.website,
+    }
+
+
+def _find_or_create_lead(clean: LeadFields) -> Lead:
+    """The person these fields belong to; created when new. Safe against concurrent creation."""
+    for _ in range(3):
+        lead = _find_lead(clean)
+        if lead is not None:
+            _fill_blanks(lead, clean)
+            return lead
+        try:
+            with transaction.atomic():
+                return Lead.objects.create(**_lead_columns(clean))
+        except IntegrityError:
+            # Someone created this person a moment ago; their row is committed: look again.
+            continue
+    raise IntegrityError("could not find or create the lead after 3 attempts")
+
+
+def _find_lead(clean: LeadFields) -> Lead | None:
+    if clean.email_normalized:
+        return Lead.objects.filter(email_normalized=clean.email_normalized).first()
+    # No email: the person is their phone number. Prefer the lead known only by it.
+    by_phone = Lead.objects.filter(phone_normalized=clean.phone_normalized)
+    return by_phone.filter(email_normalized="").first() or by_phone.order_by("-created_at").first()
+
+
+def _fill_blanks(lead: Lead, clean: LeadFields) -> None:
+    """A returning person may tell us more; never overwrite what we already have."""
+    updates = {}
+    for name in ("name", "company", "website", "phone"):
+        if not getattr(lead, name) and getattr(clean, name):
+            updates[name] = getattr(clean, name)
+    if updates.get("phone") and lead.email_normalized:
+        updates["phone_normalized"] = clean.phone_normalized
+    elif "phone" in updates:
+        del updates["phone"]  # an email-less lead's phone is its identity; it never changes
+    if updates:
+        Lead.objects.filter(pk=lead.pk).update(**updates, updated_at=timezone.now())

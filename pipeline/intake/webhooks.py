@@ -1,0 +1,192 @@
+"""Webhook deliveries: body limits, content types, Standard Webhooks signatures, parsing.
+
+A delivery is signed the Standard Webhooks way (https://www.standardwebhooks.com/):
+webhook-signature: "v1,<base64 HMAC-SHA256 of '<webhook-id>.<webhook-timestamp>.<raw body>'>",
+keyed with the base64 part of the source's "whsec_..." secret. The `standardwebhooks` package
+checks the signature; we check the headers and the timestamp first to say precisely what is
+wrong. The signature covers the exact bytes sent: a proxy that re-serialises JSON breaks it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils import timezone
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from pipeline.intake.errors import IntakeError, InvalidLead
+from pipeline.intake.sources import valid_secrets
+from pipeline.models import WebhookSource
+
+logger = logging.getLogger(__name__)
+
+JSON = "json"
+FORM = "form"
+MAX_FORM_FIELDS = 500
+SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+# Svix sends the same headers under its own prefix.
+SVIX_HEADERS = {
+    "webhook-id": "svix-id",
+    "webhook-timestamp": "svix-timestamp",
+    "webhook-signature": "svix-signature",
+}
+
+
+def read_body(request: HttpRequest, limit: int) -> bytes:
+    """The raw body, refusing (413) anything over `limit` bytes without reading all of it."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise _too_large(declared, limit)
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        raise _too_large(None, limit)
+    return body
+
+
+def _too_large(size: int | None, limit: int) -> IntakeError:
+    told = f"{size} bytes" if size is not None else "more than that"
+    return IntakeError(
+        f"body too large: the limit is {limit} bytes, this one is {told}", status=413
+    )
+
+
+def content_kind(content_type: str) -> str:
+    """JSON or FORM, from the Content-Type's media type; 415 for anything else."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        return JSON
+    if media_type == "application/x-www-form-urlencoded":
+        return FORM
+    shown = media_type or "none"
+    raise IntakeError(
+        f"unsupported content type {shown!r}: send application/json "
+        "or application/x-www-form-urlencoded",
+        status=415,
+    )
+
+
+def decode_body(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidLead({"body": f"not UTF-8 text (bad byte at offset {error.start})"}) from None
+
+
+def signature_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    found = {}
+    for name in SIGNATURE_HEADERS:
+        value = headers.get(name) or headers.get(SVIX_HEADERS[name])
+        if value:
+            found[name] = value
+    return found
+
+
+def verify_signature(
+    source: WebhookSource, text: str, headers: Mapping[str, str], *, now: float | None = None
+) -> str:
+    """Check the delivery's signature with the source's secret(s); return its webhook-id.
+
+    Raises IntakeError(401) saying which header is missing, that the timestamp expired, or
+    that no signature matched.
+    """
+    found = signature_headers(headers)
+    missing = [name for name in SIGNATURE_HEADERS if name not in found]
+    if missing:
+        raise _unauthorized(
+            f"missing signature header(s): {', '.join(missing)} "
+            "(sign deliveries the Standard Webhooks way)"
+        )
+    try:
+        timestamp = int(found["webhook-timestamp"].strip())
+    except ValueError:
+        raise _unauthorized("webhook-timestamp must be Unix time in whole seconds") from None
+    now = time.time() if now is None else now
+    tolerance = settings.WEBHOOK_TOLERANCE_SECONDS
+    age = now - timestamp
+    if age > tolerance:
+        raise _unauthorized(
+            f"webhook-timestamp expired: signed {math.floor(age)} s ago, we accept "
+            f"{tolerance} s (sign each delivery attempt afresh)"
+        )
+    if -age > tolerance:
+        raise _unauthorized(
+            f"webhook-timestamp is {math.floor(-age)} s in the future: check the sender's clock"
+        )
+    malformed = False
+    for secret in valid_secrets(source, now=timezone.now()):
+        try:
+            Webhook(secret).verify(text, found, json_parse=False)
+        except WebhookVerificationError:
+            continue
+        except Exception:  # the library cannot parse the header: "v1" without ",", bad base64
+            malformed = True
+            continue
+        return found["webhook-id"]
+    if malformed:
+        raise _unauthorized(
+            "webhook-signature is malformed: expected space-separated 'v1,<base64>' entries"
+        )
+    raise _unauthorized(
+        "signature mismatch: no v1 signature matches this body with the source's secret. "
+        "Sign the exact bytes you send, as '<webhook-id>.<webhook-timestamp>.<body>'; a proxy "
+        "that re-encodes the body (JSON whitespace, key order) breaks the signature"
+    )
+
+
+def _unauthorized(message: str) -> IntakeError:
+    return IntakeError(message, status=401)
+
+
+def parse_payload(text: str, kind: str) -> dict[str, Any]:
+    """The body as a dict: a JSON object, or form fields (repeated names become lists)."""
+    if kind == JSON:
+        try:
+            payload = json.loads(text, parse_constant=_refuse_constant)
+        except (ValueError, RecursionError) as error:
+            detail = str(error)[:200] if isinstance(error, ValueError) else "nested too deeply"
+            raise InvalidLead({"body": f"not valid JSON: {detail}"}) from None
+        if not isinstance(payload, dict):
+            raise InvalidLead({"body": f"must be a JSON object, not {type(payload).__name__}"})
+        return payload
+    try:
+        pairs = parse_qsl(
+            text, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS, errors="strict"
+        )
+    except UnicodeDecodeError:
+        raise InvalidLead({"body": "a form value is not UTF-8 once percent-decoded"}) from None
+    except ValueError as error:
+        raise InvalidLead({"body": f"not a valid form body: {error}"}) from None
+    payload: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in payload:
+            existing = payload[key]
+            payload[key] = [*existing, value] if isinstance(existing, list) else [existing, value]
+        else:
+            payload[key] = value
+    return payload
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def delivery_key(headers: Mapping[str, str], webhook_id: str) -> str:
+    """The idempotency key: an Idempotency-Key header if sent, else the webhook-id."""
+    key = (headers.get("Idempotency-Key") or webhook_id).strip()
+    if len(key) > 200:
+        name = "Idempotency-Key" if headers.get("Idempotency-Key") else "webhook-id"
+        raise InvalidLead({name: "too long: at most 200 characters"})
+    return key

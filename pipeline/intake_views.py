@@ -1,0 +1,208 @@
+"""Intake doors on the web: signed webhooks and the hosted, embeddable lead form."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.csp import csp_override
+from django.views.decorators.csrf import csrf_exempt
+
+from pipeline.forms import HONEYPOT_FIELD, LeadForm
+from pipeline.intake import ratelimit, webhooks
+from pipeline.intake.errors import IntakeError, InvalidLead, RunNotStarted
+from pipeline.intake.normalize import LEAD_FIELDS, apply_field_mapping
+from pipeline.intake.receive import Receipt, receive_submission
+from pipeline.intake.traps import check_form_token, cross_origin_reason, issue_form_token
+from pipeline.models import Submission, WebhookSource
+
+logger = logging.getLogger(__name__)
+
+# The form may be framed by the sites in FORM_FRAME_ANCESTORS; every other page stays DENY.
+FORM_CSP = {**settings.SECURE_CSP, "frame-ancestors": list(settings.FORM_FRAME_ANCESTORS)}
+
+
+# --- Webhooks ---------------------------------------------------------------------------------
+
+
+@csrf_exempt  # authenticated by the Standard Webhooks signature, not a cookie
+@never_cache
+def webhook(request: HttpRequest, slug: str) -> HttpResponse:
+    """POST /webhooks/<slug>/: 202 {lead_id, run_id, duplicate_of} or a JSON error."""
+    started = time.monotonic()
+    try:
+        receipt = _receive_webhook(request, slug)
+    except IntakeError as error:
+        logger.info("webhook.refused slug=%s status=%s", slug[:80], error.status)
+        return JsonResponse(error.as_json(), status=error.status, headers=error.headers)
+    logger.info(
+        "webhook.accepted slug=%s submission_id=%s run_id=%s replay=%s ms=%d",
+        slug,
+        receipt.submission_id,
+        receipt.run_id,
+        receipt.is_replay,
+        (time.monotonic() - started) * 1000,
+    )
+    headers = {"Idempotent-Replayed": "true"} if receipt.is_replay else {}
+    return JsonResponse(receipt.as_json(), status=202, headers=headers)
+
+
+def _receive_webhook(request: HttpRequest, slug: str) -> Receipt:
+    if request.method != "POST":
+        raise IntakeError("use POST", status=405, headers={"Allow": "POST"})
+    source = WebhookSource.objects.filter(slug=slug, is_active=True).first()
+    if source is None:
+        raise IntakeError(f"no active webhook source {slug[:80]!r}", status=404)
+    limit = source.rate_limit_per_minute or settings.WEBHOOK_RATE_LIMIT_PER_MINUTE
+    verdict = ratelimit.hit(f"webhook:{source.pk}", limit)
+    if not verdict.allowed:
+        raise IntakeError(
+            f"rate limit: at most {limit} deliveries a minute for this source; "
+            f"retry in {verdict.retry_after} s",
+            status=429,
+            headers={"Retry-After": str(verdict.retry_after)},
+        )
+    body = webhooks.read_body(request, settings.WEBHOOK_MAX_BODY_BYTES)
+    kind = webhooks.content_kind(request.content_type)
+    text = webhooks.decode_body(body)
+    webhook_id = webhooks.verify_signature(source, text, request.headers)
+    payload = webhooks.parse_payload(text, kind)
+    key = webhooks.delivery_key(request.headers, webhook_id)
+    mapped = apply_field_mapping(payload, source.field_mapping or {})
+    return receive_submission(
+        mapped.fields,
+        custom_fields=mapped.custom_fields,
+        raw_payload=payload,
+        channel=Submission.Channel.WEBHOOK,
+        source=source,
+        idempotency_key=key,
+    )
+
+
+# --- Hosted form ------------------------------------------------------------------------------
+
+
+@csrf_exempt  # cookie-less CSRF defence (same-origin check + signed token): see intake.traps
+@xframe_options_exempt
+@csp_override(FORM_CSP)
+@never_cache
+def hosted_form(request: HttpRequest, slug: str) -> HttpResponse:
+    source = get_object_or_404(WebhookSource, slug=slug, is_active=True)
+    if request.method == "POST":
+        return _post_form(request, source)
+    if request.method != "GET":
+        return HttpResponse(status=405, headers={"Allow": "GET, POST"})
+    return _render_form(request, source, LeadForm())
+
+
+@xframe_options_exempt
+@csp_override(FORM_CSP)
+def form_thanks(request: HttpRequest, slug: str) -> HttpResponse:
+    source = get_object_or_404(WebhookSource, slug=slug, is_active=True)
+    return render(request, "pipeline/form_thanks.html", {"source": source})
+
+
+def _post_form(request: HttpRequest, source: WebhookSource) -> HttpResponse:
+    reason = cross_origin_reason(request)
+    if reason:
+        logger.info("form.cross_origin_refused source_id=%s", source.pk)
+        return HttpResponse(
+            "Forbidden: this form only accepts posts from its own page.",
+            status=403,
+            content_type="text/plain; charset=utf-8",
+        )
+    limit = settings.FORM_RATE_LIMIT_PER_MINUTE
+    verdict = ratelimit.hit(f"form:{source.pk}:{ratelimit.client_ip(request)}", limit)
+    if not verdict.allowed:
+        typed = {name: request.POST.get(name, "") for name in LEAD_FIELDS}
+        response = _render_form(
+            request,
+            source,
+            LeadForm(initial=typed),
+            status=429,
+            notice=f"Too many submissions from your address. Please wait "
+            f"{verdict.retry_after} seconds and try again.",
+        )
+        response["Retry-After"] = str(verdict.retry_after)
+        return response
+
+    form = LeadForm(request.POST)
+    check = check_form_token(
+        source.slug,
+        str(request.POST.get("form_token", "")),
+        honeypot=str(request.POST.get(HONEYPOT_FIELD, "")),
+    )
+    key = f"form:{check.nonce}" if check.nonce else ""
+    if check.trap_reason:
+        # Stored as spam for staff to see, never processed; the bot sees the usual thanks.
+        _receive_form(form.raw_fields(), source, key, request, trap_reason=check.trap_reason)
+        return redirect("pipeline:form_thanks", slug=source.slug)
+    if check.is_expired:
+        return _render_form(
+            request,
+            source,
+            LeadForm(request.POST),
+            notice="This page was open for a long time; please check and send it again.",
+        )
+    if not form.is_valid():
+        return _render_form(request, source, form)
+    try:
+        _receive_form(form.lead_fields(), source, key, request)
+    except InvalidLead as error:
+        for field, message in error.errors.items():
+            form.add_error(field if field in form.fields else None, message)
+        return _render_form(request, source, form)
+    except RunNotStarted:
+        return _render_form(
+            request,
+            source,
+            form,
+            status=503,
+            notice="We saved your message but could not pass it on just now. "
+            "Please send it again in a minute.",
+        )
+    except IntakeError as error:  # a reused form token with different answers
+        return _render_form(request, source, LeadForm(request.POST), notice=error.message)
+    return redirect("pipeline:form_thanks", slug=source.slug)
+
+
+def _receive_form(
+    fields: dict, source: WebhookSource, key: str, request: HttpRequest, *, trap_reason: str = ""
+) -> Receipt:
+    posted = {name: request.POST.get(name, "") for name in request.POST if name != "form_token"}
+    return receive_submission(
+        fields,
+        raw_payload=posted,
+        channel=Submission.Channel.FORM,
+        source=source,
+        idempotency_key=key,
+        trap_reason=trap_reason,
+    )
+
+
+def _render_form(
+    request: HttpRequest,
+    source: WebhookSource,
+    form: LeadForm,
+    *,
+    status: int = 200,
+    notice: str = "",
+) -> HttpResponse:
+    # Every rendering gets a fresh token: its time starts the fill clock. A form shown again
+    # (errors, expiry) keeps what the person typed, so they may send it straight away.
+    issued = time.time()
+    if form.is_bound or form.initial:
+        issued -= settings.FORM_MIN_FILL_SECONDS
+    token = issue_form_token(source.slug, now=issued)
+    if form.is_bound:
+        form.data = form.data.copy()
+        form.data["form_token"] = token
+    else:
+        form.initial["form_token"] = token
+    context = {"source": source, "form": form, "notice": notice, "honeypot": form[HONEYPOT_FIELD]}
+    return render(request, "pipeline/form.html", context, status=status)
