@@ -1,8 +1,99 @@
 """Django admin registrations of the pipeline app. One clearly marked block per area."""
 
-from django.contrib import admin
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.utils.html import format_html
 
-from pipeline.models import Contact
+from pipeline.intake.sources import (
+    form_url,
+    generate_secret,
+    mapping_problem,
+    rotate_secret,
+    webhook_url,
+)
+from pipeline.models import Contact, WebhookSource
+
+# --- Intake: webhook sources (issue 6) ---------------------------------------------------------
+
+
+class WebhookSourceForm(forms.ModelForm):
+    class Meta:
+        model = WebhookSource
+        fields = ("name", "slug", "is_active", "rate_limit_per_minute", "field_mapping")
+        help_texts = {
+            "field_mapping": 'Sender field -> our field, e.g. {"Email Address": "email", '
+            '"data.contact.phone": "phone"}. Our fields: name, email, phone, company, website, '
+            "message. Unmapped fields are kept as custom fields.",
+            "rate_limit_per_minute": "Empty: WEBHOOK_RATE_LIMIT_PER_MINUTE.",
+        }
+
+    def clean_field_mapping(self):
+        mapping = self.cleaned_data["field_mapping"] or {}
+        problem = mapping_problem(mapping)
+        if problem:
+            raise forms.ValidationError(problem)
+        return mapping
+
+
+@admin.register(WebhookSource)
+class WebhookSourceAdmin(admin.ModelAdmin):
+    """The secret is generated on creation and shown once; "rotate secret" makes a new one."""
+
+    form = WebhookSourceForm
+    list_display = ("name", "slug", "is_active", "endpoint", "rotation", "created_at")
+    list_filter = ("is_active",)
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ("endpoint", "hosted_form", "rotation")
+    actions = ("rotate_secrets",)
+
+    def get_fields(self, request, obj=None):
+        fields = ["name", "slug", "is_active", "rate_limit_per_minute", "field_mapping"]
+        return fields + (["endpoint", "hosted_form", "rotation"] if obj else [])
+
+    @admin.display(description="Webhook URL")
+    def endpoint(self, source):
+        return webhook_url(source)
+
+    @admin.display(description="Hosted form")
+    def hosted_form(self, source):
+        url = form_url(source)
+        return format_html('<a href="{}">{}</a>', url, url)
+
+    @admin.display(description="Previous secret")
+    def rotation(self, source):
+        expires = source.previous_secret_expires_at
+        if source.previous_secret and expires:
+            return f"valid until {expires:%Y-%m-%d %H:%M %Z}"
+        return "none"
+
+    def save_model(self, request, obj, form, change):
+        secret = None
+        if not change:
+            secret = obj.secret = generate_secret()
+        super().save_model(request, obj, form, change)
+        if secret:
+            messages.warning(
+                request,
+                f"Signing secret for {obj.name} (shown only now; copy it into the sender): "
+                f"{secret}",
+            )
+
+    @admin.action(description="Rotate secret (the old one keeps working for the overlap)")
+    def rotate_secrets(self, request, queryset):
+        hours = settings.WEBHOOK_ROTATION_OVERLAP_HOURS
+        for source in queryset:
+            secret = rotate_secret(source)
+            messages.warning(
+                request,
+                f"New signing secret for {source.name} (shown only now): {secret}. "
+                f"The previous one keeps working for {hours} h.",
+            )
+
+
+# --- End of intake ------------------------------------------------------------------------------
+
 
 # --- CRM and outbox (issue 9) -------------------------------------------------------------------
 
