@@ -226,20 +226,33 @@ FORM_FRAME_ANCESTORS = envlist("FORM_FRAME_ANCESTORS", ["*"])
 INTAKE_CLIENT_IP_HEADER = envstr("INTAKE_CLIENT_IP_HEADER", "")
 
 # --- Email ------------------------------------------------------------------------------------
-EMAIL_HOST = envstr("EMAIL_HOST", "")
-EMAIL_PORT = envint("EMAIL_PORT", 25, minimum=1)
-EMAIL_HOST_USER = envstr("EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD", "")
-EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
-EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", False)
-EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 20, minimum=1)
-DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "LeadOps <sales@example.com>")
-EMAIL_BACKEND = envstr(
+# The environment variables keep Django's classic names (EMAIL_HOST, EMAIL_PORT, ...), but Django
+# 6.1 deprecates those settings in favour of MAILERS, so they only feed MAILERS["default"].
+# SMTP when EMAIL_HOST is set, the console otherwise (development prints the mail).
+_email_host = envstr("EMAIL_HOST", "")
+_email_backend = envstr(
     "EMAIL_BACKEND",
     "django.core.mail.backends.smtp.EmailBackend"
-    if EMAIL_HOST
+    if _email_host
     else "django.core.mail.backends.console.EmailBackend",
 )
+_email_options: dict = {}
+if _email_backend == "django.core.mail.backends.smtp.EmailBackend":
+    _email_options = {
+        "host": _email_host or "localhost",
+        "port": envint("EMAIL_PORT", 25, minimum=1),
+        "username": envstr("EMAIL_HOST_USER", ""),
+        "password": envstr("EMAIL_HOST_PASSWORD", ""),
+        "use_tls": envbool("EMAIL_USE_TLS", False),
+        "use_ssl": envbool("EMAIL_USE_SSL", False),
+        "timeout": envint("EMAIL_TIMEOUT", 20, minimum=1),
+    }
+    if _email_options["use_tls"] and _email_options["use_ssl"]:
+        raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are mutually exclusive")
+MAILERS = {"default": {"BACKEND": _email_backend, "OPTIONS": _email_options}}
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "LeadOps <sales@example.com>")
+# The mailbox for "mailto:" unsubscribe requests (List-Unsubscribe); empty: the From address.
+EMAIL_UNSUBSCRIBE_MAILTO = envstr("EMAIL_UNSUBSCRIBE_MAILTO", "")
 
 # --- Auth, i18n, static -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -9,6 +9,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("u/", include("pipeline.unsubscribe")),
     path("", include("pipeline.urls")),
     path("", include("review.urls")),
 ]

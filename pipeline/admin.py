@@ -12,7 +12,7 @@ from pipeline.intake.sources import (
     rotate_secret,
     webhook_url,
 )
-from pipeline.models import Contact, WebhookSource
+from pipeline.models import Contact, OperationsSettings, OutboundEmail, WebhookSource
 
 # --- Intake: webhook sources (issue 6) ---------------------------------------------------------
 
@@ -108,4 +108,84 @@ class ContactAdmin(admin.ModelAdmin):
     ordering = ("-updated_at",)
 
 
-# --- End of CRM and outbox ------------------------------------------------------------------------
+@admin.register(OutboundEmail)
+class OutboundEmailAdmin(admin.ModelAdmin):
+    """The outbox. Rows only change through the state machine (pipeline.integrations.outbox)."""
+
+    list_display = ("pk", "to_email", "subject", "kind", "state", "attempts", "sent_at", "lead")
+    list_filter = ("state", "kind")
+    search_fields = ("to_email", "subject", "message_id")
+    ordering = ("-created_at",)
+    actions = ("mark_sent", "requeue", "cancel")
+    readonly_fields = [field.name for field in OutboundEmail._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(
+        description="Mark as sent (checked: the mail server delivered it)",
+        permissions=["change"],
+    )
+    def mark_sent(self, request, queryset):
+        from pipeline.integrations.outbox import mark_unknown_sent
+
+        changed = sum(mark_unknown_sent(email, by=request.user) for email in queryset)
+        self._report(request, changed, queryset.count(), "marked sent", "unknown")
+
+    @admin.action(description="Send again (checked: it was not delivered)", permissions=["change"])
+    def requeue(self, request, queryset):
+        from pipeline.integrations.outbox import requeue_email
+
+        changed = sum(requeue_email(email, by=request.user) for email in queryset)
+        self._report(request, changed, queryset.count(), "queued again", "unknown or failed")
+
+    @admin.action(description="Cancel (never send)", permissions=["change"])
+    def cancel(self, request, queryset):
+        from pipeline.integrations.outbox import cancel_email
+
+        changed = sum(cancel_email(email, by=request.user) for email in queryset)
+        self._report(request, changed, queryset.count(), "cancelled", "queued, unknown or failed")
+
+    def _report(self, request, changed, selected, verb, allowed) -> None:
+        self.message_user(request, f"{changed} email(s) {verb}.", messages.SUCCESS)
+        if changed < selected:
+            self.message_user(
+                request,
+                f"{selected - changed} email(s) skipped: only {allowed} emails can be {verb}.",
+                messages.WARNING,
+            )
+
+
+@admin.register(OperationsSettings)
+class OperationsSettingsAdmin(admin.ModelAdmin):
+    """The single row of run-time switches; only admins (pipeline.change_settings) change it."""
+
+    list_display = ("__str__", "auto_send_paused", "updated_by", "updated_at")
+    fields = ("auto_send_paused", "updated_by", "updated_at")
+    readonly_fields = ("updated_by", "updated_at")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        from pipeline.operations import can_change_settings
+
+        return can_change_settings(request.user)
+
+    def get_queryset(self, request):
+        OperationsSettings.load()  # the row exists before anyone looks for it
+        return super().get_queryset(request)
+
+    def save_model(self, request, obj, form, change):
+        from pipeline.operations import set_auto_send_paused
+
+        set_auto_send_paused(obj.auto_send_paused, by=request.user)
+
+
+# --- End of CRM and outbox ----------------------------------------------------------------------
