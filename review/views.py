@@ -73,8 +73,8 @@ def _from_queue(request: HttpRequest) -> bool:
 # --- Queue ------------------------------------------------------------------------------------
 
 
-@require_GET
 @staff(VIEW)
+@require_GET
 def queue(request: HttpRequest) -> HttpResponse:
     form = QueueFilterForm(request.GET, source_choices=queries.source_choices())
     filters = form.filters()
@@ -167,8 +167,8 @@ def _queue_updates(request: HttpRequest, draft: Draft, message: str) -> str:
     return html
 
 
-@require_GET
 @staff(VIEW)
+@require_GET
 def draft(request: HttpRequest, pk: int) -> HttpResponse:
     draft = get_object_or_404(Draft, pk=pk)
     if draft.status == Draft.Status.SUPERSEDED:
@@ -233,8 +233,8 @@ def _invalid_form(request: HttpRequest, draft: Draft, form, **extra) -> HttpResp
     )
 
 
-@require_POST
 @staff(REVIEW)
+@require_POST
 def draft_approve(request: HttpRequest, pk: int) -> HttpResponse:
     draft = get_object_or_404(Draft.objects.select_related("lead"), pk=pk)
     form = ApproveForm(request.POST)
@@ -250,8 +250,8 @@ def draft_approve(request: HttpRequest, pk: int) -> HttpResponse:
     return _action_response(request, result, draft, unsaved=(subject, body), advance=True, **extra)
 
 
-@require_http_methods(["GET", "POST"])
 @staff(REVIEW)
+@require_http_methods(["GET", "POST"])
 def draft_edit(request: HttpRequest, pk: int) -> HttpResponse:
     draft = get_object_or_404(Draft.objects.select_related("lead"), pk=pk)
     if request.method == "GET":
@@ -276,8 +276,8 @@ def draft_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@require_POST
 @staff(REVIEW)
+@require_POST
 def draft_reject(request: HttpRequest, pk: int) -> HttpResponse:
     draft = get_object_or_404(Draft.objects.select_related("lead"), pk=pk)
     form = RejectForm(request.POST)
@@ -292,8 +292,8 @@ def draft_reject(request: HttpRequest, pk: int) -> HttpResponse:
     return _action_response(request, result, draft, advance=True)
 
 
-@require_POST
 @staff(REVIEW)
+@require_POST
 def draft_regenerate(request: HttpRequest, pk: int) -> HttpResponse:
     draft = get_object_or_404(Draft.objects.select_related("lead"), pk=pk)
     form = RegenerateForm(request.POST)
@@ -308,8 +308,8 @@ def draft_regenerate(request: HttpRequest, pk: int) -> HttpResponse:
     return _action_response(request, result, draft)
 
 
-@require_POST
 @staff(REVIEW)
+@require_POST
 def draft_reassign(request: HttpRequest, pk: int) -> HttpResponse:
     draft = get_object_or_404(Draft.objects.select_related("lead"), pk=pk)
     form = ReassignForm(request.POST, reviewers=queries.reviewers())
@@ -319,8 +319,8 @@ def draft_reassign(request: HttpRequest, pk: int) -> HttpResponse:
     return _action_response(request, result, draft)
 
 
-@require_POST
 @staff(REVIEW)
+@require_POST
 def draft_claim(request: HttpRequest, pk: int) -> HttpResponse:
     draft = get_object_or_404(Draft, pk=pk)
     result = actions.claim_draft(draft, by=request.user)
@@ -333,8 +333,8 @@ def draft_claim(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Leads ------------------------------------------------------------------------------------
 
 
-@require_GET
 @staff("pipeline.view_lead")
+@require_GET
 def leads(request: HttpRequest) -> HttpResponse:
     form = LeadFilterForm(request.GET)
     data = form.cleaned_data if form.is_valid() else {}
@@ -343,8 +343,8 @@ def leads(request: HttpRequest) -> HttpResponse:
     return render(request, "review/leads.html", {"nav": "leads", "filters": form, "page": page})
 
 
-@require_GET
 @staff("pipeline.view_lead")
+@require_GET
 def lead(request: HttpRequest, pk: int) -> HttpResponse:
     lead = get_object_or_404(Lead, pk=pk)
     return render(request, "review/lead.html", {"nav": "leads", **queries.lead_page(lead)})
@@ -353,8 +353,8 @@ def lead(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Runs -------------------------------------------------------------------------------------
 
 
-@require_GET
 @staff("pipeline.view_pipelinerun")
+@require_GET
 def runs(request: HttpRequest) -> HttpResponse:
     form = RunFilterForm(request.GET)
     status = form.cleaned_data.get("status", "") if form.is_valid() else ""
@@ -364,8 +364,8 @@ def runs(request: HttpRequest) -> HttpResponse:
     return render(request, "review/runs.html", {"nav": "runs", "filters": form, "page": page})
 
 
-@require_GET
 @staff("pipeline.view_pipelinerun")
+@require_GET
 def run(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(PipelineRun.objects.select_related("lead", "submission"), pk=pk)
     steps = queries.ordered_steps(run, run.steps.all())
@@ -376,8 +376,8 @@ def run(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@require_POST
 @staff(REVIEW)
+@require_POST
 def run_retry(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(PipelineRun, pk=pk)
     result = actions.retry_run(run, by=request.user)
