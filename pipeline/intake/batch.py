@@ -1,0 +1,147 @@
+"""Reading lead files (CSV with a header row, or JSONL) row by row, with line numbers.
+
+A row that cannot be read (bad JSON, not UTF-8, too many columns) comes back with an error
+instead of stopping the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+CSV = "csv"
+JSONL = "jsonl"
+FORMATS = (CSV, JSONL)
+_JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
+
+# CSV fields may be long (messages); the csv module's default limit is 128 KiB.
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int  # 1-based line where the record starts
+    data: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+
+def detect_format(path: Path, text_start: str) -> str:
+    if path.suffix.lower() in _JSONL_SUFFIXES:
+        return JSONL
+    if path.suffix.lower() == ".csv":
+        return CSV
+    return JSONL if text_start.lstrip().startswith("{") else CSV
+
+
+def read_rows(path: Path, *, file_format: str | None = None) -> list[Row]:
+    """Every record of the file, in order. Raises OSError/ValueError only for the whole file."""
+    # surrogateescape: a badly encoded row becomes that row's error, not the file's.
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+        text = handle.read()
+    file_format = file_format or detect_format(path, text[:1000])
+    if file_format == JSONL:
+        return list(_jsonl_rows(text))
+    return list(_csv_rows(text))
+
+
+def _jsonl_rows(text: str) -> Iterator[Row]:
+    # Only "\n" ends a record: a message may hold U+2028 and other Unicode line breaks.
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
+        if not line.strip():
+            continue
+        if _has_bad_bytes(line):
+            yield Row(number, error="not UTF-8 text")
+            continue
+        try:
+            value = json.loads(line)
+        except (ValueError, RecursionError) as error:
+            yield Row(number, error=f"not valid JSON: {str(error)[:200]}")
+            continue
+        if not isinstance(value, dict):
+            yield Row(number, error=f"expected a JSON object, got {type(value).__name__}")
+            continue
+        yield Row(number, data=value)
+
+
+def _csv_rows(text: str) -> Iterator[Row]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    header = [column.strip() for column in header]
+    if not any(header):
+        raise ValueError("the first line must be a header row naming the columns")
+    start = reader.line_num + 1
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            yield Row(start, error=f"unreadable CSV: {error}")
+            start = reader.line_num + 1
+            continue
+        line, start = start, reader.line_num + 1
+        if not any(value.strip() for value in values):
+            continue
+        if len(values) > len(header):
+            yield Row(line, error=f"{len(values)} values but the header has {len(header)} columns")
+            continue
+        if any(_has_bad_bytes(value) for value in values):
+            yield Row(line, error="not UTF-8 text")
+            continue
+        yield Row(
+            line, data={key: value for key, value in zip(header, values, strict=False) if key}
+        )
+
+
+def _has_bad_bytes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+class Progress:
+    """A one-line progress bar, drawn only when `stream` is a terminal."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: TextIO, total: int) -> None:
+        self.stream = stream
+        self.total = max(total, 1)
+        self.enabled = bool(getattr(stream, "isatty", lambda: False)())
+        self.last_drawn = 0.0
+
+    def update(self, done: int, *, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self.last_drawn < 0.1 and done < self.total:
+            return
+        self.last_drawn = now
+        filled = int(self.WIDTH * done / self.total)
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        self.stream.write(f"\r[{bar}] {done}/{self.total} {100 * done // self.total}%")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        if self.enabled:
+            self.stream.write("\r" + " " * (self.WIDTH + 30) + "\r")
+            self.stream.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            self.update(self.total, force=True)
+            self.stream.write("\n")
+            self.stream.flush()

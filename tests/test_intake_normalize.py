@@ -1,0 +1,150 @@
+"""Field mapping, email/phone normalisation and validation rules shared by every door."""
+
+import pytest
+
+from pipeline.intake.errors import InvalidLead
+from pipeline.intake.normalize import (
+    apply_field_mapping,
+    clean_lead_fields,
+    normalize_email,
+    normalize_phone,
+    storable_problem,
+)
+
+
+@pytest.mark.parametrize(
+    ("email", "normalized"),
+    [
+        ("Dana@Northwind.Example", "dana@northwind.example"),
+        ("dana+demo@northwind.example", "dana@northwind.example"),
+        ("  DANA+a+b@northwind.example ", "dana@northwind.example"),
+        ("+tag@example.org", "+tag@example.org"),
+        ("first.last@example.org", "first.last@example.org"),
+        ("zoë@bücher.example", "zoë@xn--bcher-kva.example"),
+    ],
+)
+def test_emails_are_matched_without_case_and_plus_tags(email, normalized):
+    assert normalize_email(email) == normalized
+
+
+@pytest.mark.parametrize(
+    ("phone", "normalized"),
+    [
+        ("+1 (415) 555-0100", "+14155550100"),
+        ("+1.415.555.0100", "+14155550100"),
+        ("0044 20 7946 0958", "+442079460958"),
+        ("020 7946 0958", "02079460958"),
+        ("١٢٣٤٥٦٧٨", "12345678"),
+        ("call me", None),
+        ("123", None),
+        ("+1 415 555 0100 ext 12", None),
+    ],
+)
+def test_phone_numbers_keep_only_digits_and_the_international_plus(phone, normalized):
+    assert normalize_phone(phone) == normalized
+
+
+def test_the_mapping_takes_nested_paths_and_leaves_the_rest_as_custom_fields():
+    payload = {
+        "type": "lead.created",
+        "data": {"contact": {"mail": "a@b.example", "tz": "UTC"}, "org": "B Corp"},
+    }
+    mapped = apply_field_mapping(payload, {"data.contact.mail": "email", "data.org": "company"})
+
+    assert mapped.fields == {"email": "a@b.example", "company": "B Corp"}
+    assert mapped.custom_fields == {"type": "lead.created", "data": {"contact": {"tz": "UTC"}}}
+    assert payload["data"]["contact"]["mail"] == "a@b.example"  # the payload is not changed
+
+
+def test_common_sender_field_names_map_themselves():
+    mapped = apply_field_mapping(
+        {
+            "Email Address": "a@b.example",
+            "Phone-Number": "+1 415 555 0100",
+            "Company Name": "B",
+            "Comments": "Hi",
+            "first_name": "Ana",
+            "Last Name": "López",
+            "plan": "pro",
+        },
+        {},
+    )
+
+    assert mapped.fields == {
+        "email": "a@b.example",
+        "phone": "+1 415 555 0100",
+        "company": "B",
+        "message": "Hi",
+        "name": "Ana López",
+    }
+    assert mapped.custom_fields == {"plan": "pro"}
+
+
+def test_an_explicit_mapping_wins_over_a_same_named_field():
+    mapped = apply_field_mapping(
+        {"email": "old@b.example", "work": "new@b.example"}, {"work": "email"}
+    )
+
+    assert mapped.fields == {"email": "new@b.example"}
+    assert mapped.custom_fields == {"email": "old@b.example"}
+
+
+def test_a_lead_needs_an_email_or_a_phone():
+    with pytest.raises(InvalidLead) as caught:
+        clean_lead_fields({"name": "Nobody"})
+
+    assert set(caught.value.errors) == {"email", "phone"}
+
+
+def test_a_phone_alone_is_enough():
+    fields = clean_lead_fields({"phone": " +1 415 555 0100 "})
+
+    assert (fields.phone, fields.phone_normalized, fields.email_normalized) == (
+        "+1 415 555 0100",
+        "+14155550100",
+        "",
+    )
+
+
+def test_every_bad_field_is_named_at_once():
+    with pytest.raises(InvalidLead) as caught:
+        clean_lead_fields({"email": "nope", "phone": "x", "website": "w" * 501, "name": {"a": 1}})
+
+    assert set(caught.value.errors) == {"email", "phone", "website", "name"}
+
+
+def test_numbers_are_accepted_as_text_but_a_float_phone_is_not():
+    fields = clean_lead_fields({"email": "a@b.example", "company": 3, "phone": 4155550100})
+
+    assert (fields.company, fields.phone) == ("3", "4155550100")
+    with pytest.raises(InvalidLead):
+        clean_lead_fields({"phone": 4155550100.0})
+
+
+def test_names_and_messages_are_kept_exactly_email_loses_only_outer_spaces():
+    fields = clean_lead_fields({"email": " Dana+x@B.example ", "name": " Zoë ", "message": " hi\n"})
+
+    assert (fields.email, fields.name, fields.message) == ("Dana+x@B.example", " Zoë ", " hi\n")
+    assert fields.email_normalized == "dana@b.example"
+
+
+DEEP: list = ["deep"]
+for _ in range(40):
+    DEEP = [DEEP]
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ({"a": "fine", "b": [1, 2.5, None, True]}, ""),
+        ({"a": "\x00"}, "NUL"),
+        ({"a": "\ud800"}, "not valid Unicode"),
+        ({"\ud800": 1}, "field name"),
+        ({"a": float("inf")}, "not finite"),
+        ({"a": DEEP}, "nested"),
+    ],
+)
+def test_values_a_database_cannot_store_are_named(value, problem):
+    found = storable_problem(value)
+
+    assert (problem in found) if problem else found == ""
