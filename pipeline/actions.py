@@ -65,6 +65,18 @@ def _load(draft: Draft) -> Draft:
     return Draft.objects.select_related("decided_by", "claimed_by", "assigned_to").get(pk=draft.pk)
 
 
+def _lock(draft: Draft) -> Draft:
+    """The draft, its row locked until the transaction ends (PostgreSQL; SQLite locks the file).
+
+    A second reviewer's action waits here, then sees the first one's result, not a half state.
+    """
+    return (
+        Draft.objects.select_for_update(of=("self",))
+        .select_related("decided_by", "claimed_by", "assigned_to")
+        .get(pk=draft.pk)
+    )
+
+
 def _clean_text(value: str) -> str:
     # Browsers send textarea lines with CRLF; store what the lead will read.
     return value.replace("\r\n", "\n").replace("\r", "\n")
@@ -188,7 +200,7 @@ def approve_draft(
         return ActionResult("invalid", problem, _load(draft))
     now = timezone.now()
     with transaction.atomic():
-        current = _load(draft)
+        current = _lock(draft)
         if current.status != Draft.Status.PENDING or current.version != version:
             return _refusal(current, version, "approve")
         gate, problem = _waiting_gate(current)
@@ -251,7 +263,7 @@ def edit_draft(
         return ActionResult("invalid", problem, _load(draft))
     now = timezone.now()
     with transaction.atomic():
-        current = _load(draft)
+        current = _lock(draft)
         if current.status != Draft.Status.PENDING or current.version != version:
             return _refusal(current, version, "edit")
         if (subject, body) == (current.subject, current.body):
@@ -273,7 +285,7 @@ def reject_draft(draft: Draft, *, by: AbstractBaseUser, version: int, reason: st
         return ActionResult("invalid", "Say why you reject this draft.", _load(draft))
     now = timezone.now()
     with transaction.atomic():
-        current = _load(draft)
+        current = _lock(draft)
         if current.status != Draft.Status.PENDING or current.version != version:
             return _refusal(current, version, "reject")
         gate, problem = _waiting_gate(current)
@@ -318,7 +330,7 @@ def regenerate_draft(
     """
     instruction = " ".join(instruction.split())[:MAX_INSTRUCTION]
     with transaction.atomic():
-        current = _load(draft)
+        current = _lock(draft)
         if current.status != Draft.Status.PENDING or (
             version is not None and current.version != version
         ):
@@ -363,7 +375,7 @@ def reassign_draft(
 ) -> ActionResult:
     """Give the draft to another reviewer (or to nobody). The text and version are untouched."""
     with transaction.atomic():
-        current = _load(draft)
+        current = _lock(draft)
         if current.status != Draft.Status.PENDING:
             return ActionResult(
                 "invalid", "Only drafts waiting for review can be reassigned.", current
@@ -403,7 +415,7 @@ def claim_draft(draft: Draft, *, by: AbstractBaseUser) -> ActionResult:
     now = timezone.now()
     until = now + timedelta(seconds=CLAIM_SECONDS)
     with transaction.atomic():
-        current = _load(draft)
+        current = _lock(draft)
         if current.status != Draft.Status.PENDING:
             return ActionResult("noop", f"This draft is {current.status}.", current)
         is_renewal = (
