@@ -43,7 +43,7 @@ _review_password: dict[str, str] = {}
 def make_reviewer(username: str | None = None, *, group: str = "Reviewers", **fields):
     """A staff user in one of the groups created by review/migrations/0001_staff_groups.py."""
     from django.contrib.auth.hashers import make_password
-    from django.contrib.auth.models import Group, User
+    from django.contrib.auth.models import User
 
     # Hash once per process: the hasher is slow on purpose, and every test makes users.
     if "hash" not in _review_password:
@@ -51,8 +51,33 @@ def make_reviewer(username: str | None = None, *, group: str = "Reviewers", **fi
     username = username or f"reviewer{next(_sequence)}"
     user = User.objects.create(username=username, password=_review_password["hash"], **fields)
     if group:
-        user.groups.add(Group.objects.get(name=group))
+        user.groups.add(staff_group(group))
     return user
+
+
+def staff_group(name: str):
+    """The staff group, recreated when a transactional test's flush removed it.
+
+    Flushing keeps permissions (post_migrate makes them again) but not the groups that
+    review/migrations/0001_staff_groups.py created, so later tests rebuild them the same way.
+    """
+    import importlib
+
+    from django.contrib.auth.models import Group, Permission
+
+    group, created = Group.objects.get_or_create(name=name)
+    if created:
+        migration = importlib.import_module("review.migrations.0001_staff_groups")
+        pairs = list(migration.REVIEWER_PERMISSIONS)
+        if name == "Admins":
+            pairs += migration.ADMIN_EXTRA_PERMISSIONS
+        group.permissions.add(
+            *[
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+                for app_label, codename in pairs
+            ]
+        )
+    return group
 
 
 def make_waiting_draft(

@@ -543,3 +543,28 @@ def test_retry_needs_the_reviewer_permission(client):
     run = make_failed_run()
     assert client.post(f"/runs/{run.pk}/retry/").status_code == 403
     assert PipelineRun.objects.get(pk=run.pk).status == PipelineRun.Status.FAILED
+
+
+def test_an_edited_and_approved_draft_reaches_the_outbox_through_the_send_step(
+    client_alice, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    from pipeline import engine
+    from pipeline.models import OutboundEmail
+
+    draft = make_waiting_draft()
+    with django_capture_on_commit_callbacks(execute=True):
+        client_alice.post(
+            f"/drafts/{draft.pk}/approve/",
+            {"version": 1, "subject": "Demo on Tuesday", "body": "Hi,\nTuesday 10:00 it is.\n"},
+            headers=FROM_QUEUE,
+        )
+    assert mail.outbox == []  # the view sends nothing itself
+    send = StepRun.objects.get(run_id=draft.run_id, name="send")
+    engine.execute(send.pk, dispatch=lambda step_run_id: None)  # what the worker does
+    email = OutboundEmail.objects.get(run_id=draft.run_id)
+    assert (email.state, email.subject, email.draft_id) == ("sent", "Demo on Tuesday", draft.pk)
+    (message,) = mail.outbox
+    assert message.body.startswith("Hi,\nTuesday 10:00 it is.")
+    assert PipelineRun.objects.get(pk=draft.run_id).status == PipelineRun.Status.SUCCEEDED
