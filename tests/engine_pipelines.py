@@ -74,11 +74,22 @@ def side_effect(context):
 
 
 def blocking(context):
-    """Signals that it started (a file), then sleeps long: the crash test kills it here."""
+    """Signals that it started (a file), then sleeps long: the crash test kills it here.
+
+    Only the first attempt sleeps, so the attempt that recovers from the crash is quick.
+    """
     record(context)
     Path(context.options["started_file"]).write_text(str(os.getpid()))
-    time.sleep(float(context.options.get("sleep", 30)))
+    if context.attempt == 1:
+        time.sleep(float(context.options.get("sleep", 30)))
     return {"finished": True}
+
+
+def until_release(context):
+    """Sleeps until the wall-clock instant options["release_at"], so parallel steps end together."""
+    record(context)
+    time.sleep(max(0.0, float(context.options["release_at"]) - time.time()))
+    return {"released": context.step_run.name}
 
 
 FAST = Retry(attempts=3, backoff_seconds=0.01, jitter=0)
@@ -167,5 +178,17 @@ DIAMOND = Pipeline(
         Step("crm", run=quick, needs=("score_final",)),
         Step("draft", run=quick, needs=("score_final",)),
         Step("send", run=quick, needs=("draft",)),
+    ),
+)
+
+# Two parallel steps that finish at the same instant, and the step that needs both.
+FAN_IN = Pipeline(
+    "test-fan-in",
+    version=1,
+    steps=(
+        Step("first", run=quick),
+        Step("left", run=until_release, needs=("first",)),
+        Step("right", run=until_release, needs=("first",)),
+        Step("join", run=quick, needs=("left", "right")),
     ),
 )

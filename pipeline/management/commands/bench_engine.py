@@ -1,0 +1,318 @@
+"""Measure the engine's orchestration cost on the configured broker and database.
+
+Runs N runs of a synthetic pipeline shaped like the lead pipeline (pipeline.bench.SYNTHETIC),
+keeping C runs in flight, on a worker cluster of W workers that this command starts and stops
+itself. The figures come from the StepRun timestamps the engine records:
+
+- per-step overhead: from the moment a step's last need finished (ready_at) to its own start;
+- end to end: a run's start to its finish, and its ratio to the critical path (5 sleeping
+  steps on the longest path, so 5 * S);
+- exactly-once: executions recorded by the steps themselves (StepExecution rows).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import statistics
+import time
+from datetime import datetime
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.db.models import Count
+
+from pipeline import bench, engine
+from pipeline.models import Lead, PipelineRun, StepExecution, StepRun
+
+POLL_SECONDS = 0.005
+READY_TIMEOUT_SECONDS = 60.0
+
+
+class Command(BaseCommand):
+    help = (
+        "Benchmark the engine: N runs of a synthetic lead-shaped pipeline on a worker cluster "
+        "this command starts, on the configured broker (Q_BROKER) and database (DATABASE_URL)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--runs", type=int, default=20, help="runs to measure (default 20)")
+        parser.add_argument(
+            "--concurrency",
+            type=int,
+            default=None,
+            help="runs kept in flight (default: workers // 2, so workers are never short)",
+        )
+        parser.add_argument(
+            "--step-seconds",
+            type=float,
+            default=1.0,
+            help="how long each step sleeps, standing in for a network call (default 1)",
+        )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=settings.Q_WORKERS,
+            help=f"worker processes in the cluster (default Q_WORKERS={settings.Q_WORKERS})",
+        )
+        parser.add_argument(
+            "--timeout",
+            type=float,
+            default=60.0,
+            help="give up when no run has finished for this many seconds (default 60)",
+        )
+        parser.add_argument("--json", action="store_true", help="print one JSON object")
+        parser.add_argument(
+            "--keep", action="store_true", help="keep the benchmark's leads and runs afterwards"
+        )
+
+    def handle(self, *args, **options):
+        runs = options["runs"]
+        workers = options["workers"]
+        step_seconds = options["step_seconds"]
+        concurrency = options["concurrency"] or max(1, workers // 2)
+        if runs < 1 or workers < 1 or concurrency < 1 or step_seconds < 0:
+            raise CommandError("--runs, --workers and --concurrency must be >= 1, S >= 0")
+        self._check_migrated()
+        self.quiet = options["json"]
+        # One log line per run started would drown the figures.
+        engine_logger = logging.getLogger("pipeline.engine")
+        level = engine_logger.level
+        engine_logger.setLevel(logging.WARNING)
+        try:
+            self._bench(runs, workers, step_seconds, concurrency, options)
+        finally:
+            engine_logger.setLevel(level)
+
+    def _bench(self, runs, workers, step_seconds, concurrency, options) -> None:
+        broker = settings.Q_BROKER
+        redis_url = settings.REDIS_URL if broker == "redis" else None
+        queue = f"{settings.Q_CLUSTER['name']}-bench-{os.getpid()}"
+        token = secrets.token_hex(4)
+        warmup = workers
+        leads = Lead.objects.bulk_create(
+            Lead(
+                email=f"bench-{token}-{number}@bench.invalid",
+                email_normalized=f"bench-{token}-{number}@bench.invalid",
+                name=f"Bench {number}",
+            )
+            for number in range(warmup + runs)
+        )
+        if any(lead.pk is None for lead in leads):
+            leads = list(Lead.objects.filter(email__startswith=f"bench-{token}-").order_by("pk"))
+        cluster = bench.Cluster(
+            {
+                "Q_NAME": queue,
+                "Q_WORKERS": str(workers),
+                "DATABASE_URL": bench.database_url(),
+                "LOG_LEVEL": "warning",
+            }
+        )
+        self._say(
+            f"Starting {workers} workers ({broker} broker, {connection.vendor} database), "
+            f"queue {queue}; log: {cluster.log_path}"
+        )
+        try:
+            with bench.use_queue(queue, redis_url=redis_url), cluster:
+                # Warm-up: one quick run per worker, so imports and connections are paid for.
+                warm = self._drive(
+                    cluster, leads[:warmup], workers, 0.0, READY_TIMEOUT_SECONDS, "warm-up"
+                )
+                if warm["unfinished"]:
+                    raise CommandError(
+                        "the worker cluster did not run the warm-up runs; its log ends with:\n"
+                        + cluster.log()[-3000:]
+                    )
+                self._say(
+                    f"Running {runs} runs, {concurrency} in flight, steps of {step_seconds} s"
+                )
+                measured = self._drive(
+                    cluster, leads[warmup:], concurrency, step_seconds, options["timeout"], "run"
+                )
+                memory = self._memory(measured["run_ids"])
+            report = self._figures(
+                measured["run_ids"],
+                runs=runs,
+                concurrency=concurrency,
+                workers=workers,
+                broker=broker,
+                step_seconds=step_seconds,
+            )
+            report.update(memory)
+        finally:
+            bench.purge_queue(queue, redis_url=redis_url)
+            if not options["keep"]:
+                Lead.objects.filter(pk__in=[lead.pk for lead in leads]).delete()
+        if options["json"]:
+            self.stdout.write(json.dumps(report))
+        else:
+            self._print_table(report)
+
+    # --- Driving the runs ---------------------------------------------------------------------
+
+    def _drive(self, cluster, leads, concurrency, step_seconds, timeout, label) -> dict:
+        """Start a run per lead, never more than `concurrency` unfinished at once."""
+        waiting = list(reversed(leads))
+        in_flight: set[int] = set()
+        run_ids: list[int] = []
+        done_statuses = (*PipelineRun.FINISHED, PipelineRun.Status.WAITING)
+        last_progress = time.monotonic()
+        while waiting or in_flight:
+            while waiting and len(in_flight) < concurrency:
+                run = engine.start(
+                    waiting.pop(),
+                    pipeline=bench.SYNTHETIC_REFERENCE,
+                    options={"step_seconds": step_seconds},
+                )
+                in_flight.add(run.pk)
+                run_ids.append(run.pk)
+            finished = set(
+                PipelineRun.objects.filter(pk__in=in_flight, status__in=done_statuses).values_list(
+                    "pk", flat=True
+                )
+            )
+            if finished:
+                in_flight -= finished
+                last_progress = time.monotonic()
+                continue
+            if not cluster.is_running():
+                raise CommandError("the worker cluster exited:\n" + cluster.log()[-3000:])
+            if time.monotonic() - last_progress > timeout:
+                self._say(f"{label}: no run finished for {timeout:g} s; giving up on the rest")
+                break
+            time.sleep(POLL_SECONDS)
+        return {"run_ids": run_ids, "unfinished": len(in_flight) + len(waiting)}
+
+    # --- Figures ------------------------------------------------------------------------------
+
+    def _figures(self, run_ids, *, runs, concurrency, workers, broker, step_seconds) -> dict:
+        run_rows = list(
+            PipelineRun.objects.filter(pk__in=run_ids).values("status", "started_at", "finished_at")
+        )
+        succeeded = [row for row in run_rows if row["status"] == PipelineRun.Status.SUCCEEDED]
+        failed = sum(1 for row in run_rows if row["status"] == PipelineRun.Status.FAILED)
+        e2e = [_seconds(row["finished_at"], row["started_at"]) for row in succeeded]
+        overhead_ms = [
+            _seconds(started_at, ready_at) * 1000
+            for ready_at, started_at in StepRun.objects.filter(
+                run_id__in=run_ids, started_at__isnull=False, ready_at__isnull=False
+            ).values_list("ready_at", "started_at")
+        ]
+        executions = (
+            StepExecution.objects.filter(step_run__run_id__in=run_ids)
+            .values("step_run_id")
+            .annotate(times=Count("id"))
+            .values_list("times", flat=True)
+        )
+        critical_path = bench.SLEEPING_STEPS_ON_CRITICAL_PATH * step_seconds
+        if succeeded:
+            span = _seconds(
+                max(row["finished_at"] for row in succeeded),
+                min(row["started_at"] for row in run_rows),
+            )
+        else:
+            span = 0.0
+        e2e_p50 = _percentile(e2e, 50)
+        return {
+            "runs": runs,
+            "concurrency": concurrency,
+            "workers": workers,
+            "broker": broker,
+            "database": connection.vendor,
+            "step_seconds": step_seconds,
+            "overhead_ms_p50": _round(_percentile(overhead_ms, 50), 2),
+            "overhead_ms_p95": _round(_percentile(overhead_ms, 95), 2),
+            "overhead_ms_max": _round(max(overhead_ms, default=None), 2),
+            "e2e_s_p50": _round(e2e_p50, 4),
+            "e2e_s_p95": _round(_percentile(e2e, 95), 4),
+            "critical_path_s": critical_path,
+            "ratio_p50": _round(e2e_p50 / critical_path, 4) if critical_path and e2e_p50 else None,
+            "runs_per_second": _round(len(succeeded) / span, 2) if span else None,
+            "lost": sum(1 for row in run_rows if row["status"] not in PipelineRun.FINISHED)
+            + (runs - len(run_rows)),
+            "failed": failed,
+            "duplicate_executions": sum(times - 1 for times in executions if times > 1),
+        }
+
+    def _memory(self, run_ids) -> dict:
+        """Memory of the worker processes that ran the benchmark's steps, while they live."""
+        pids = set()
+        for worker in (
+            StepExecution.objects.filter(step_run__run_id__in=run_ids)
+            .values_list("worker", flat=True)
+            .distinct()
+        ):
+            host, pid, _thread = worker.rsplit(":", 2)
+            pids.add(int(pid))
+        samples = [sample for sample in map(bench.memory_kib, sorted(pids)) if sample]
+        if not samples:
+            return {}
+        return {
+            f"worker_{kind}_mib": round(statistics.mean(s[kind] for s in samples) / 1024, 1)
+            for kind in ("rss", "pss", "uss")
+            if all(kind in sample for sample in samples)
+        }
+
+    def _print_table(self, report: dict) -> None:
+        rows = [
+            ("setup", f"{report['broker']} broker, {report['database']} database"),
+            (
+                "runs / in flight / workers",
+                f"{report['runs']} / {report['concurrency']} / {report['workers']}",
+            ),
+            ("step sleep", f"{report['step_seconds']:g} s"),
+            (
+                "per-step overhead p50 / p95",
+                f"{report['overhead_ms_p50']} / {report['overhead_ms_p95']} ms",
+            ),
+            ("end to end p50 / p95", f"{report['e2e_s_p50']} / {report['e2e_s_p95']} s"),
+            ("critical path", f"{report['critical_path_s']:g} s"),
+            ("ratio p50 (e2e / critical path)", str(report["ratio_p50"])),
+            ("runs per second", str(report["runs_per_second"])),
+            ("lost / failed runs", f"{report['lost']} / {report['failed']}"),
+            ("duplicate executions", str(report["duplicate_executions"])),
+        ]
+        if "worker_pss_mib" in report:
+            rows.append(
+                (
+                    "memory per worker (RSS / PSS / USS)",
+                    f"{report['worker_rss_mib']} / {report['worker_pss_mib']} / "
+                    f"{report['worker_uss_mib']} MiB",
+                )
+            )
+        width = max(len(label) for label, _ in rows)
+        for label, value in rows:
+            self.stdout.write(f"{label:<{width}}  {value}")
+
+    # --- Helpers ------------------------------------------------------------------------------
+
+    def _check_migrated(self) -> None:
+        executor = MigrationExecutor(connection)
+        if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+            raise CommandError(
+                "the database has unapplied migrations: run `python manage.py migrate` first"
+            )
+
+    def _say(self, message: str) -> None:
+        if not self.quiet:
+            self.stderr.write(message)
+
+
+def _seconds(later: datetime, earlier: datetime) -> float:
+    return (later - earlier).total_seconds()
+
+
+def _percentile(values: list[float], percent: int) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[percent - 1]
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
