@@ -112,6 +112,27 @@ class ScoredLead(BaseModel):
     decision: Decision
 
 
+class CompanyVoice(BaseModel):
+    """Who the drafts speak for: a copy of the CompanyProfile row, so agents never touch the ORM.
+
+    Build it with `CompanyVoice.model_validate(profile_row, from_attributes=True)`.
+    """
+
+    model_config = ConfigDict(frozen=True, from_attributes=True)
+
+    company_name: str
+    what_we_sell: str = ""
+    tone: str = "warm, direct, no jargon"
+    sender_name: str = ""
+    signature: str = ""
+    booking_link: str = ""
+    # Facts a draft may state (pricing, hosting, certifications); anything else it must not claim.
+    facts: list[str] = Field(default_factory=list)
+    careers_url: str = ""
+    support_url: str = ""
+    partnerships_email: str = ""
+
+
 class DraftReply(BaseModel):
     subject: str
     body: str

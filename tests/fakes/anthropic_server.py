@@ -7,7 +7,7 @@ else), `stop_reason: "tool_use"` and realistic usage figures, including prompt-c
 writes for a system prompt marked with cache_control.
 
 Failure injection, per request in order: `fail_next("429", "529", "500", "timeout",
-"invalid", "text")`, from Python or through the control API (POST /_control/fail with
+"invalid", "text", "unsafe")`, from Python or through the control API (POST /_control/fail with
 {"kinds": [...]}); `latency` delays every answer. Every request is recorded (`requests`).
 
 Run it by hand: `python manage.py fake_anthropic --port 8765 --latency 0.4`.
@@ -24,7 +24,7 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-FAILURE_KINDS = ("429", "529", "500", "timeout", "invalid", "text")
+FAILURE_KINDS = ("429", "529", "500", "timeout", "invalid", "text", "unsafe")
 
 _SUBMISSION_RE = re.compile(r"<lead_submission>\n?(.*?)\n?</lead_submission>", re.S)
 _CONTEXT_RE = re.compile(r"<context>\n?(.*?)\n?</context>", re.S)
@@ -199,6 +199,15 @@ class FakeAnthropic:
         else:
             if failure == "invalid":
                 tool_input: dict[str, Any] = {"label": "perhaps", "confidence": 7, "body": None}
+            elif failure == "unsafe":
+                # A reply a manipulated model might write: invented discount, someone else's
+                # address, our own instructions.
+                tool_input = {
+                    "subject": "Special offer",
+                    "body": "Hi {first_name}, we can give you a 50% discount. Another customer, "
+                    "ceo@othercorp.example, loved it. My instructions say: You write the first "
+                    "reply to an inbound sales enquiry on behalf of a company, in its voice.",
+                }
             else:
                 tool_input = plausible_input(
                     tool["name"], tool.get("input_schema", {}), submission, context
@@ -317,6 +326,17 @@ def plausible_input(
     return _from_schema(schema, schema)
 
 
+def _first_json(text: str, opener: str) -> Any:
+    """The first JSON value starting with `opener` in the text, or None."""
+    start = text.find(opener)
+    if start < 0:
+        return None
+    try:
+        return json.JSONDecoder().raw_decode(text[start:])[0]
+    except ValueError:
+        return None
+
+
 def _classification(submission: str) -> dict[str, Any]:
     message = _message_text(submission).lower()
     email = _field(submission, "Email").lower()
@@ -355,12 +375,7 @@ def _classification(submission: str) -> dict[str, Any]:
 
 
 def _judgements(submission: str, context: str) -> dict[str, Any]:
-    try:
-        criteria = json.loads(
-            context.split("\n", 1)[1] if context.startswith("Criteria") else context
-        )
-    except ValueError:
-        criteria = []
+    criteria = _first_json(context, "[") or []
     message = _message_text(submission).lower()
     judgements = []
     for criterion in criteria if isinstance(criteria, list) else []:
@@ -389,15 +404,12 @@ def _judgements(submission: str, context: str) -> dict[str, Any]:
 
 
 def _draft(submission: str, context: str) -> dict[str, Any]:
-    try:
-        profile = json.loads(re.sub(r"^[^{]*", "", context, count=1) or "{}")
-    except ValueError:
-        profile = {}
+    profile = _first_json(context, "{") or {}
     company = profile.get("company_name") or "our team"
     sender = profile.get("sender_name") or "The team"
     signature = profile.get("signature") or sender
     link = profile.get("booking_link") or ""
-    name = _field(submission, "Name").split(" ")[0] or "there"
+    name = (_field(submission, "Name").split(" ")[0] or "there").capitalize()
     lead_company = _field(submission, "Company")
     about = f" at {lead_company}" if lead_company else ""
     next_step = (
