@@ -8,6 +8,7 @@ from pipeline.intake.normalize import (
     clean_lead_fields,
     normalize_email,
     normalize_phone,
+    same_json,
     storable_problem,
 )
 
@@ -148,3 +149,19 @@ def test_values_a_database_cannot_store_are_named(value, problem):
     found = storable_problem(value)
 
     assert (problem in found) if problem else found == ""
+
+
+@pytest.mark.parametrize(
+    ("stored", "received", "same"),
+    [
+        ({"n": 39980778209306530}, {"n": 3.998077820930653e16}, True),
+        ({"n": 0.0}, {"n": -0.0}, True),
+        ({"n": 1}, {"n": True}, False),
+        ({"n": 1}, {"n": 2}, False),
+        ({"a": [1, "x"]}, {"a": [1, "x"]}, True),
+        ({"a": [1, "x"]}, {"a": [1]}, False),
+        ({"a": 1}, {"b": 1}, False),
+    ],
+)
+def test_a_stored_payload_is_compared_as_json_values(stored, received, same):
+    assert same_json(stored, received) is same

@@ -9,6 +9,7 @@ import copy
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -288,3 +289,24 @@ def scrub_json(value: Any, depth: int = 0) -> Any:
     if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
         return None
     return value
+
+
+def same_json(stored: Any, received: Any) -> bool:
+    """Equal as JSON values. Numbers compare by decimal value: PostgreSQL's jsonb gives back
+    3.998077820930653e+16 as the integer 39980778209306530."""
+    if isinstance(stored, bool) or isinstance(received, bool):
+        return stored is received
+    if isinstance(stored, int | float) and isinstance(received, int | float):
+        try:
+            return Decimal(repr(stored)) == Decimal(repr(received))
+        except InvalidOperation:
+            return stored == received
+    if isinstance(stored, dict) and isinstance(received, dict):
+        return stored.keys() == received.keys() and all(
+            same_json(stored[key], received[key]) for key in stored
+        )
+    if isinstance(stored, list) and isinstance(received, list):
+        return len(stored) == len(received) and all(
+            same_json(left, right) for left, right in zip(stored, received, strict=True)
+        )
+    return stored == received

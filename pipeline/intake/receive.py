@@ -27,6 +27,7 @@ from pipeline.intake.normalize import (
     LeadFields,
     clean_lead_fields,
     lenient_lead_fields,
+    same_json,
     scrub_json,
     storable_problem,
 )
@@ -160,7 +161,7 @@ def _answer(
     *,
     is_replay: bool,
 ) -> Receipt:
-    if is_replay and submission.raw_payload != payload:
+    if is_replay and not same_json(submission.raw_payload, payload):
         raise DeliveryConflict(
             f"delivery id {submission.idempotency_key!r} was already used for a different "
             "body; use a new webhook-id (or Idempotency-Key) for a new lead"
