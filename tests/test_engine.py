@@ -256,3 +256,19 @@ def test_the_sweeper_redelivers_a_queued_step_whose_message_was_lost(settings):
     swept: list[int] = []
     assert engine.sweep(dispatch=swept.append)["lost"] == 1
     assert swept == [steps_of(run)["classify"].pk]
+
+
+def test_enqueue_reuses_one_broker_per_process(monkeypatch):
+    from django_q import brokers
+    from django_q.models import OrmQ
+
+    made = []
+    real_get_broker = brokers.get_broker
+    monkeypatch.setattr(
+        brokers, "get_broker", lambda *args: made.append(1) or real_get_broker(*args)
+    )
+    monkeypatch.setattr(engine, "_brokers", {})
+    for step_run_id in (1, 2, 3):
+        engine.enqueue(step_run_id)
+    assert len(made) == 1
+    assert OrmQ.objects.count() == 3
