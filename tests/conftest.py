@@ -3,6 +3,9 @@
 import pytest
 from django.core.management import call_command
 
+# Fixtures of fake outside-world servers that several test files use.
+pytest_plugins = ["tests.fakes.websites"]
+
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
@@ -24,3 +27,27 @@ def static_files_without_manifest(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture(scope="session")
+def fake_anthropic_server():
+    from tests.fakes.anthropic_server import FakeAnthropic
+
+    with FakeAnthropic(min_cacheable_tokens=256) as server:
+        yield server
+
+
+@pytest.fixture
+def fake_anthropic(fake_anthropic_server, settings):
+    """The fake Messages API, fresh for each test, with settings pointing the real SDK at it."""
+    from pipeline.llm import reset_budget_cache
+
+    fake_anthropic_server.reset()
+    fake_anthropic_server.latency = 0.0
+    settings.ANTHROPIC_API_KEY = "test-key"
+    settings.ANTHROPIC_BASE_URL = fake_anthropic_server.url
+    settings.LLM_MAX_RETRIES = 2
+    settings.LLM_TIMEOUT_SECONDS = 5.0
+    reset_budget_cache()
+    yield fake_anthropic_server
+    fake_anthropic_server.reset()
