@@ -1,7 +1,12 @@
 """The LLM layer through the real anthropic SDK against the fake Messages API on loopback."""
 
+import os
+import socket
+import subprocess
+import sys
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -10,6 +15,7 @@ from pipeline.agents.types import Classification
 from pipeline.llm import (
     LLMError,
     call_structured,
+    llm_overview,
     reset_budget_cache,
     strategy_for,
     strategy_status,
@@ -232,3 +238,52 @@ def test_agents_use_rules_once_todays_spend_reaches_the_cap(settings):
     strategy, reason = strategy_status("draft")
     assert strategy == "rules"
     assert reason == "daily spend cap reached: $1.20 of $1.00"
+
+
+@pytest.mark.django_db
+def test_overview_tells_the_dashboard_which_strategy_each_agent_uses(settings):
+    settings.ANTHROPIC_API_KEY = "key"
+    settings.AGENT_STRATEGY = {
+        "classify": "rules",
+        "enrich": "auto",
+        "score": "auto",
+        "draft": "auto",
+    }
+    settings.LLM_DAILY_SPEND_CAP_USD = 5.0
+    reset_budget_cache()
+
+    overview = llm_overview()
+
+    assert overview["cap_reached"] is False and overview["spent_today_usd"] == 0
+    strategies = {row["agent"]: row["strategy"] for row in overview["agents"]}
+    assert strategies == {
+        "classify": "rules",
+        "enrich": "claude",
+        "score": "claude",
+        "draft": "claude",
+    }
+
+
+def test_fake_anthropic_command_serves_the_sdk(settings):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "fake_anthropic", "--port", str(port), "--latency", "0.05"],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "SECRET_KEY": "x"},
+    )
+    try:
+        assert "Fake Anthropic API on" in process.stdout.readline()
+        settings.ANTHROPIC_API_KEY = "key"
+        settings.ANTHROPIC_BASE_URL = f"http://127.0.0.1:{port}"
+
+        result = classify_call()
+
+        assert result.output.label == "high_intent"
+        assert result.usage.latency_ms >= 50
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

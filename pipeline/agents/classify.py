@@ -191,7 +191,10 @@ SUPPORT = _lexicon(
          "feature request", "downgrade", "receipt", "vat number", "billing address",
          "export our data", "export my data", "gdpr request", "data request", "our order",
          "my order", "tracking number", "our integration", "the integration", "sync*",
-         "logged out", "access to our", "our admin", "our users can't", "our team can't"),
+         "logged out", "access to our", "our admin", "our users can't", "our team can't",
+         r"re:\b(?:your|the) (?:app|tool|platform|dashboard|widget|integration|export|import|sync|form|editor|page|login|report|reports|emails?|notifications?|api|webhooks?|extension|plugin) (?:isn't|is not|doesn't|does not|won't|keeps|stopped|has stopped|fails|failed|is broken|shows|returns|throws)\b",
+         "we're paying for", "we pay for", "our contract with you", "as a customer", "customer since",
+         "been a customer", "duplicate*", "isn't syncing", "not sending", "stopped sending"),
     _cue(2.5, "remove me from", "unsubscribe me", "stop emailing", "take me off",
          "stop sending me", "opt me out"),
     _cue(2.0, "we signed up", "since we signed up", "we subscribed", "our plan", "my plan",
@@ -250,6 +253,13 @@ CONSUMER = _lexicon(
          "i am just a", "for my own", "my personal email", "my gmail", "my phone", "my laptop",
          "my computer", "my kid", "my kids'", "my child", "my baby", "my dog", "my cat",
          "my pet", "my garden", "my neighbour*", "my neighbor*", "for fun", "retiree",
+         "my son", "my daughter", "my sister", "my brother", "my mother", "my father",
+         "my grandmother", "my grandfather", "only for businesses", "just for businesses",
+         "only for companies", "as an individual", "private person", "private use", "home use",
+         "personal contacts", "my contacts", "my job search", "household", "birthday*",
+         "address book", "side hustle", "personal budget", "my own small",
+         r"re:\bfamily (?!business|office|firm|company|owned|run)\w+", "only have one", "my airbnb", "my guests", "my apartment",
+         "my reminders", "my emails", "my inbox", "job hunt", "nothing big",
          r"re:\bmy (?:sister|brother|cousin|aunt|uncle|mother|father|mom|mum|dad|wife|husband|son|daughter|friend|girlfriend|boyfriend)'?s\b",
          "matrimonio", "mariage", "hochzeit", "boda", "casamento", "mi familia", "ma famille",
          "meine familie", "minha família", "la mia famiglia", "uso personale", "uso personal",
@@ -262,7 +272,7 @@ CONSUMER = _lexicon(
 VENDOR = _lexicon(
     _cue(2.0, "we help", "we've helped", "we have helped", "we specialize", "we specialise",
          "we provide", "we offer", "i offer", "we build", "we've built", "we have built", "we deliver",
-         "our agency", "our studio", "our firm", "our services", "my services",
+         "our services", "my services",
          "our team of", "i'd like to offer", "i would like to offer", "we'd like to offer",
          "we would like to offer", "i noticed your", "i came across your", "i was on your website",
          "i was looking at your website", "your website could", "your site could",
@@ -272,7 +282,7 @@ VENDOR = _lexicon(
          "dedicated developers", "dedicated team", "virtual assistant*", "lead generation",
          "appointment setting", "cold email*", "cold calling", "white-glove",
          "companies like yours", "businesses like yours", "clients like you"),
-    _cue(1.0, "your growth", "your goals", "your business", "grow your", "scale your",
+    _cue(1.0, "our agency", "our studio", "our firm", "your growth", "your goals", "your business", "grow your", "scale your",
          "your team could", "your marketing", "your sales pipeline", "our clients", "our portfolio",
          "mockup*", "redesign", "web design", "website design", "app development",
          "development services", "marketing services", "digital marketing", "linkedin ads",
@@ -343,7 +353,7 @@ PROMO_SPAM = _lexicon(
          r"re:\b(?:only|just) [$€£]\s?\d",
          r"re:[$€£]\s?\d[\d,.]*\s*(?:/|per )\s*(?:month|mo|hour|hr)\b"),
     _cue(0.75, "traffic", "ranking*", "seo", "cheap", "cheapest", "unsubscribe", "opt out",
-         "opt-out", "within 24 hours", "$$$", "!!!", "free", "guaranteed", "offer", "promotion",
+         "opt-out", "within 24 hours", "$$$", "!!!", "guaranteed", "promotion",
          "hope this finds you well", "hope you are doing well", "hope you're doing well",
          "following up on my previous", "circling back", "touching base", "just following up",
          "i'm reaching out", "i am reaching out", "reaching out from", "quick question for you"),
@@ -501,7 +511,8 @@ _BUYER_VOICE = re.compile(
     _I,
 )
 _ORG_VOICE = re.compile(
-    r"\b(?:we|we're|we've|our|us|team|company|business|firm|clients|customers|staff)\b", _I
+    r"\b(?:we|we're|we've|we'd|our|us)\b|\bmy (?:team|company|business|firm|clients|customers|staff|employees|agency|shop|store|clinic|practice|office)\b",
+    _I,
 )
 _SELF_VOICE = re.compile(r"\b(?:i|i'm|i've|my|me)\b", _I)
 
@@ -588,7 +599,10 @@ def _label_scores(signals: Signals) -> tuple[dict[str, float], dict[str, float],
         spam += 2.0
         reasons.append(f"Disposable email domain ({signals.domain}).")
     link_count = len(signals.links)
-    spam += {0: 0.0, 1: 0.5, 2: 1.25, 3: 2.0, 4: 2.5}.get(link_count, 3.0)
+    # Buyers rarely paste links into a contact form; promoters nearly always do.
+    spam += {0: 0.0, 1: 1.0, 2: 1.5, 3: 2.0, 4: 2.5}.get(link_count, 3.0)
+    if link_count and signals.seller_voice:
+        spam += 1.0
     # Links to someone else's site, from someone who does not say who they are, are promotion.
     anonymous = signals.is_free_mail or signals.is_disposable or not signals.has_company
     if signals.foreign_links:

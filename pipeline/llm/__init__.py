@@ -4,7 +4,13 @@ Agents call `call_structured(...)` for a validated pydantic object plus its usag
 `strategy_for(agent)` to decide between the claude and rules strategies.
 """
 
-from pipeline.llm.budget import reset_budget_cache, spent_today, strategy_for, strategy_status
+from pipeline.llm.budget import (
+    llm_overview,
+    reset_budget_cache,
+    spent_today,
+    strategy_for,
+    strategy_status,
+)
 from pipeline.llm.client import (
     SUBMISSION_TAG,
     UNTRUSTED_DATA_NOTICE,
@@ -24,6 +30,7 @@ __all__ = [
     "call_structured",
     "cost_of",
     "get_client",
+    "llm_overview",
     "reset_budget_cache",
     "spent_today",
     "strategy_for",

@@ -71,3 +71,30 @@ def strategy_status(agent: str) -> tuple[Literal["rules", "claude"], str]:
 
 def strategy_for(agent: str) -> Literal["rules", "claude"]:
     return strategy_status(agent)[0]
+
+
+AGENTS = ("classify", "enrich", "score", "draft")
+
+
+def llm_overview() -> dict:
+    """What the dashboard shows: today's spend against the cap and each agent's strategy."""
+    cap = _cap()
+    spent = spent_today()
+    agents = []
+    for agent in AGENTS:
+        strategy, reason = strategy_status(agent)
+        agents.append(
+            {
+                "agent": agent,
+                "strategy": strategy,
+                "reason": reason,
+                "model": settings.LLM_MODELS.get(agent, ""),
+            }
+        )
+    return {
+        "spent_today_usd": spent,
+        "daily_cap_usd": cap,
+        "cap_reached": cap > 0 and spent >= cap,
+        "has_api_key": bool(settings.ANTHROPIC_API_KEY),
+        "agents": agents,
+    }
