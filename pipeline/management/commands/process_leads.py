@@ -1,7 +1,9 @@
 """Run leads from a JSONL file through the pipeline and print one result per input line."""
 
+import contextlib
 import json
 import logging
+import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -52,7 +54,10 @@ class Command(BaseCommand):
             if row.error:
                 result = error_result(input_id, f"line {row.line}: {row.error}")
             else:
-                result = self._process(data, input_id, mapping, options["inline"], run_options)
+                # Whatever the pipeline prints (the console email backend in development)
+                # goes to stderr: stdout carries only our results, one per line.
+                with contextlib.redirect_stdout(getattr(self.stderr, "_out", sys.stderr)):
+                    result = self._process(data, input_id, mapping, options["inline"], run_options)
             if options["json"]:
                 self.stdout.write(json.dumps(result, ensure_ascii=False))
             else:
