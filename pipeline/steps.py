@@ -89,10 +89,22 @@ def worth_enriching(context: StepContext) -> str | None:
 
 
 def worth_drafting(context: StepContext) -> str | None:
+    from pipeline.agents.draft import needs_draft
+
+    if not needs_draft(classification_of(context)):
+        return "spam gets no reply"
     decision = scored_of(context).decision
     if decision.action == "discard":
         return f"no draft: {decision.reason}"
     return None
+
+
+def is_last_attempt(context: StepContext) -> bool:
+    """On its last attempt an agent step answers with rules rather than fail on an outage."""
+    from pipeline.definitions import get_pipeline
+
+    step = get_pipeline(context.run.pipeline_name).step(context.step_run.name)
+    return context.attempt >= step.retry.attempts
 
 
 def has_draft(context: StepContext) -> str | None:
@@ -123,7 +135,7 @@ def should_write_crm(context: StepContext) -> str | None:
 def classify(context: StepContext):
     from pipeline.agents.classify import classify as classify_lead
 
-    result = classify_lead(lead_input(context))
+    result = classify_lead(lead_input(context), fallback_on_transient=is_last_attempt(context))
     flags = sorted(set(context.lead.flags) | set(result.output.flags))
     Lead.objects.filter(pk=context.lead.pk).update(
         label=result.output.label,
@@ -143,7 +155,13 @@ def score_form(context: StepContext):
     from pipeline.agents.score import score_form as score
 
     criteria, version, _ = scoring_config()
-    return score(lead_input(context), classification_of(context), criteria, version)
+    return score(
+        lead_input(context),
+        classification_of(context),
+        criteria,
+        version,
+        fallback_on_transient=is_last_attempt(context),
+    )
 
 
 def score_final(context: StepContext) -> StepResult:
@@ -202,6 +220,7 @@ def draft(context: StepContext):
         profile_of(context),
         company,
         instruction=instruction,
+        fallback_on_transient=is_last_attempt(context),
     )
     reply: DraftReply = result.output
     with transaction.atomic():
