@@ -91,7 +91,7 @@ def make_waiting_draft(
     score: int = 62,
     flags: tuple[str, ...] | list[str] = (),
     decision: str = "review",
-    decision_reason: str = "score 62 is below the auto-send threshold 75",
+    decision_reason: str = "",
     subject: str = "Your demo request",
     body: str = "Hi,\n\nThanks for reaching out. Does Tuesday at 10:00 work for a demo?\n\nBest,\nSam",
     fallback_reason: str = "",
@@ -120,6 +120,7 @@ def make_waiting_draft(
     from pipeline.models import Draft, DraftRevision, PipelineRun, StepRun
 
     lead = lead or make_lead()
+    decision_reason = decision_reason or f"score {score} is below the auto-send threshold 75"
     Lead.objects.filter(pk=lead.pk).update(label=label, score=score, flags=list(flags))
     submission = make_submission(lead, message=message, channel=channel, source=source)
     definition = get_pipeline("lead")

@@ -6,6 +6,7 @@
 
   var selectedId = null;
   var selectedIndex = -1;
+  var inFlight = 0; // requests whose answer goes into the draft panel
 
   function rows() {
     return Array.prototype.slice.call(document.querySelectorAll("#queue-rows tr[data-draft-id]"));
@@ -31,8 +32,16 @@
     row.scrollIntoView({ block: "nearest" });
     var link = row.querySelector("a.open-draft");
     if (link) {
-      link.click(); // htmx loads the draft into the panel
+      htmx.ajax("GET", link.getAttribute("href"), { target: "#draft-panel", swap: "innerHTML" });
     }
+  }
+
+  function panelBusy() {
+    // Between a swap and its settle, htmx has not wired the new buttons yet: a click then
+    // would submit the form the old-fashioned way. Action keys wait for a settled panel.
+    var panel = document.getElementById("draft-panel");
+    return Boolean(panel) && (inFlight > 0 || panel.classList.contains("htmx-swapping") ||
+      panel.classList.contains("htmx-settling"));
   }
 
   function move(step) {
@@ -96,7 +105,7 @@
       if (dialog && dialog.open) {
         return; // the dialog closes itself
       }
-      if (clickIfPresent("#cancel-edit")) {
+      if (!panelBusy() && clickIfPresent("#cancel-edit")) {
         event.preventDefault();
       }
       return;
@@ -104,7 +113,9 @@
     if (isTyping(event.target)) {
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && event.target.closest("#edit-form")) {
         event.preventDefault();
-        clickIfPresent("#save-approve-button");
+        if (!panelBusy()) {
+          clickIfPresent("#save-approve-button");
+        }
       }
       return;
     }
@@ -119,15 +130,19 @@
         move(-1);
         break;
       case "a":
-        if (!document.getElementById("edit-form")) {
+        if (!panelBusy() && !document.getElementById("edit-form")) {
           clickIfPresent("#approve-button");
         }
         break;
       case "e":
-        clickIfPresent("#edit-button");
+        if (!panelBusy()) {
+          clickIfPresent("#edit-button");
+        }
         break;
       case "r":
-        openReject();
+        if (!panelBusy()) {
+          openReject();
+        }
         break;
       case "?":
         toggleShortcuts();
@@ -162,6 +177,23 @@
     if (status === 409 || status === 422) {
       event.detail.shouldSwap = true;
       event.detail.isError = false;
+    }
+  });
+
+  function targetsPanel(event) {
+    var target = event.detail && event.detail.target;
+    return Boolean(target) && target.id === "draft-panel";
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (targetsPanel(event)) {
+      inFlight += 1;
+    }
+  });
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (targetsPanel(event)) {
+      inFlight = Math.max(0, inFlight - 1);
     }
   });
 
