@@ -37,6 +37,8 @@ AGENT = "enrich"
 # A model's sector reading counts for this much of its stated confidence: more than keyword
 # matches and schema types, less than an explicit industry in structured data or a paid API.
 CLAUDE_SECTOR_WEIGHT = 0.85
+# A reading the model itself is this unsure of is no reading.
+MIN_CLAUDE_CONFIDENCE = 0.3
 MAX_CLAUDE_TEXT_CHARS = 8000
 
 SYSTEM_PROMPT = f"""You read the text of a company's own website and name the sector the
@@ -189,7 +191,7 @@ def read_sector(profile: CompanyProfile, page_text: str) -> tuple[SectorReading,
 
 
 def _with_sector(profile: CompanyProfile, reading: SectorReading) -> CompanyProfile:
-    if reading.sector == "unknown":
+    if reading.sector == "unknown" or reading.confidence < MIN_CLAUDE_CONFIDENCE:
         return profile
     confidence = round(reading.confidence * CLAUDE_SECTOR_WEIGHT, 3)
     current = profile.field_sources.get("sector")

@@ -7,6 +7,9 @@ class EnrichmentCache(models.Model):
     domain = models.CharField(max_length=253, unique=True)
     profile = models.JSONField(default=dict)
     provider = models.CharField(max_length=40, blank=True, default="")
+    # The readable text of the pages the profile came from, so the claude strategy can read
+    # the sector from it on a cache hit without fetching again.
+    page_text = models.TextField(blank=True, default="")
     fetched_at = models.DateTimeField()
     expires_at = models.DateTimeField(db_index=True)
 
