@@ -178,6 +178,16 @@ def test_a_huge_page_is_cut_at_the_size_cap(sites):
     assert sites.body_bytes_sent < 5 * 1024 * 1024
 
 
+def test_a_compressed_page_is_capped_by_its_decompressed_size(sites):
+    fetcher = fetcher_for(sites, max_bytes=100_000)
+    started = time.monotonic()
+    page = fetcher.get("http://gzip-bomb.com/")
+
+    assert page.truncated and len(page.body) == 100_000
+    assert page.body.startswith(b"<html><head><title>Bomb</title>")
+    assert time.monotonic() - started < 1.0
+
+
 def test_a_server_that_does_not_answer_times_out(sites):
     fetcher = fetcher_for(sites, read_timeout=0.3)
     started = time.monotonic()

@@ -18,6 +18,7 @@ import socket
 import ssl
 import threading
 import time
+import zlib
 from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -450,6 +451,16 @@ def html(text: str) -> bytes:
     return text.encode("utf-8")
 
 
+def gzip_bomb(megabytes: int) -> bytes:
+    """A page that is ~50 KB on the wire and ``megabytes`` MB once decompressed."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip framing
+    data = compressor.compress(b"<html><head><title>Bomb</title></head><body>")
+    chunk = b" " * 1_000_000
+    for _ in range(megabytes):
+        data += compressor.compress(chunk)
+    return data + compressor.flush()
+
+
 def build_sites(admin_port: int) -> dict[str, dict[str, Route]]:
     """Every virtual host and its routes. ``admin_port``: the 'internal service' server."""
     shopify_headers = (
@@ -556,6 +567,9 @@ def build_sites(admin_port: int) -> dict[str, dict[str, Route]]:
         },
         "no-robots-file.com": {
             "/": Route(body=html(PLAIN_PAGE.format(title="No Robots File", text="hello"))),
+        },
+        "gzip-bomb.com": {
+            "/": Route(body=gzip_bomb(50), headers=(("Content-Encoding", "gzip"),)),
         },
         "pdf-home.com": {
             "/": Route(body=b"%PDF-1.7 fake", content_type="application/pdf"),
