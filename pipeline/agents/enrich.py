@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -76,7 +76,6 @@ class EnrichmentRun:
     result: AgentResult[CompanyProfile]
     # None: nothing to (re)write; else store this (fetched_at None means "fetched now").
     to_cache: CachedEnrichment | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 def enrich(
