@@ -146,9 +146,10 @@ def classify(context: StepContext):
 
 
 def enrich(context: StepContext):
-    from pipeline.agents.enrich import enrich as enrich_lead
+    from pipeline.integrations.enrich.cache import enrich_with_cache
 
-    return enrich_lead(lead_input(context))
+    # The per-domain cache: ten leads from one company fetch its site once.
+    return enrich_with_cache(lead_input(context))
 
 
 def score_form(context: StepContext):
