@@ -15,7 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from pipeline.forms import HONEYPOT_FIELD, LeadForm
 from pipeline.intake import ratelimit, webhooks
-from pipeline.intake.errors import IntakeError, InvalidLead, RunNotStarted
+from pipeline.intake.errors import DeliveryConflict, IntakeError, InvalidLead, RunNotStarted
 from pipeline.intake.normalize import LEAD_FIELDS, apply_field_mapping
 from pipeline.intake.receive import Receipt, receive_submission
 from pipeline.intake.traps import check_form_token, cross_origin_reason, issue_form_token
@@ -140,7 +140,10 @@ def _post_form(request: HttpRequest, source: WebhookSource) -> HttpResponse:
     key = f"form:{check.nonce}" if check.nonce else ""
     if check.trap_reason:
         # Stored as spam for staff to see, never processed; the bot sees the usual thanks.
-        _receive_form(form.raw_fields(), source, key, request, trap_reason=check.trap_reason)
+        try:
+            _receive_form(form.raw_fields(), source, key, request, trap_reason=check.trap_reason)
+        except IntakeError as error:  # a bot replaying one token with other answers
+            logger.info("form.trap_not_stored source_id=%s status=%s", source.pk, error.status)
         return redirect("pipeline:form_thanks", slug=source.slug)
     if check.is_expired:
         return _render_form(
@@ -166,8 +169,13 @@ def _post_form(request: HttpRequest, source: WebhookSource) -> HttpResponse:
             notice="We saved your message but could not pass it on just now. "
             "Please send it again in a minute.",
         )
-    except IntakeError as error:  # a reused form token with different answers
-        return _render_form(request, source, LeadForm(request.POST), notice=error.message)
+    except DeliveryConflict:  # this page was sent before, with other answers
+        return _render_form(
+            request,
+            source,
+            LeadForm(request.POST),
+            notice="This form was already sent once. Please check it and send it again.",
+        )
     return redirect("pipeline:form_thanks", slug=source.slug)
 
 

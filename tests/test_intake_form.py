@@ -222,3 +222,24 @@ def test_behind_a_proxy_the_client_address_comes_from_the_configured_header(
 
 def test_an_unknown_form_is_404(client):
     assert client.get("/f/nobody/").status_code == 404
+
+
+def test_a_page_sent_again_with_other_answers_is_shown_again_to_send_anew(client, source):
+    token = issue_form_token(source.slug, now=time.time() - 10)
+    post(client, source, token=token)
+    again = post(client, source, {"message": "Actually, a different question"}, token=token)
+
+    assert again.status_code == 200
+    assert "already sent once" in again.text
+    resent = post(client, source, token=again.context["form"].data["form_token"])
+    assert resent.status_code == 302
+    assert Submission.objects.count() == 2
+
+
+def test_a_bot_replaying_one_token_with_other_answers_gets_the_usual_thanks(client, source):
+    token = issue_form_token(source.slug)
+    first = post(client, source, token=token)
+    second = post(client, source, {"email": "other@bot.example"}, token=token)
+
+    assert first.status_code == second.status_code == 302
+    assert Submission.objects.get().is_trapped
