@@ -58,6 +58,12 @@ def _receive_webhook(request: HttpRequest, slug: str) -> Receipt:
     source = WebhookSource.objects.filter(slug=slug, is_active=True).first()
     if source is None:
         raise IntakeError(f"no active webhook source {slug[:80]!r}", status=404)
+    body = webhooks.read_body(request, settings.WEBHOOK_MAX_BODY_BYTES)
+    kind = webhooks.content_kind(request.content_type)
+    text = webhooks.decode_body(body)
+    webhook_id = webhooks.verify_signature(source, text, request.headers)
+    # Only signed deliveries count: strangers posting to the URL cannot use up the sender's
+    # allowance, and refusing them costs no more than counting them would.
     limit = source.rate_limit_per_minute or settings.WEBHOOK_RATE_LIMIT_PER_MINUTE
     verdict = ratelimit.hit(f"webhook:{source.pk}", limit)
     if not verdict.allowed:
@@ -67,10 +73,6 @@ def _receive_webhook(request: HttpRequest, slug: str) -> Receipt:
             status=429,
             headers={"Retry-After": str(verdict.retry_after)},
         )
-    body = webhooks.read_body(request, settings.WEBHOOK_MAX_BODY_BYTES)
-    kind = webhooks.content_kind(request.content_type)
-    text = webhooks.decode_body(body)
-    webhook_id = webhooks.verify_signature(source, text, request.headers)
     payload = webhooks.parse_payload(text, kind)
     key = webhooks.delivery_key(request.headers, webhook_id)
     mapped = apply_field_mapping(payload, source.field_mapping or {})

@@ -428,3 +428,13 @@ def test_a_run_that_cannot_be_created_answers_503_and_the_retry_creates_it(
     assert retry.status_code == 202
     assert retry.json()["run_id"] == PipelineRun.objects.get().pk
     assert Submission.objects.count() == 1
+
+
+def test_unsigned_requests_do_not_use_up_the_sender_s_allowance(client, source):
+    webhook_source, secret = source
+    webhook_source.rate_limit_per_minute = 1
+    webhook_source.save()
+    for _ in range(3):
+        deliver(client, webhook_source, generate_secret(), LEAD)
+
+    assert deliver(client, webhook_source, secret, LEAD).status_code == 202
