@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,9 +69,6 @@ class Receipt:
             is_trapped=submission.is_trapped,
             is_replay=is_replay,
         )
-
-
-StartRun = Callable[[Lead, Submission], PipelineRun]
 
 
 def receive_submission(
