@@ -176,24 +176,43 @@ def start(
 # --- Execute ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Claimed:
+    """A successor this worker claimed in the transaction that recorded its last need."""
+
+    step_run_id: int
+    run_id: int
+    name: str
+    needs: tuple[str, ...]
+
+
+# What a worker does next: claim a queued step by id, run a step it already claimed, or stop.
+Next = int | _Claimed | None
+
+
 def execute(step_run_id: int, *, dispatch: Dispatch | None = None) -> None:
     """Run a step (the django-q2 task), then continue with one newly ready successor."""
     dispatch = dispatch or enqueue
     me = worker_id()
-    next_id: int | None = step_run_id
-    while next_id is not None:
-        next_id = _execute_one(next_id, me, dispatch)
+    next_step: Next = step_run_id
+    while next_step is not None:
+        if isinstance(next_step, _Claimed):
+            loaded = _load_claimed(next_step, me)
+        else:
+            loaded = _claim(next_step, me)
+        if loaded is None:
+            break
+        next_step = _execute_one(*loaded, me, dispatch)
     _beat(me)
 
 
-def _execute_one(step_run_id: int, me: str, dispatch: Dispatch) -> int | None:
-    step_run = _claim(step_run_id, me)
-    if step_run is None:
-        return None
+def _execute_one(
+    step_run: StepRun, need_rows: list[dict] | None, me: str, dispatch: Dispatch
+) -> Next:
     run = step_run.run
     definition = get_pipeline(run.pipeline_name)
     step = definition.step(step_run.name)
-    context = _context(run, step_run, step)
+    context = _context(run, step_run, step, need_rows)
     digest = _digest(context.outputs)
 
     skip_reason = step.when(context) if step.when else None
@@ -238,7 +257,7 @@ def _execute_one(step_run_id: int, me: str, dispatch: Dispatch) -> int | None:
     )
 
 
-def _claim(step_run_id: int, me: str) -> StepRun | None:
+def _claim(step_run_id: int, me: str) -> tuple[StepRun, None] | None:
     """Take the step if it is queued and due: exactly one caller wins the conditional UPDATE."""
     now = timezone.now()
     claimed = (
@@ -260,16 +279,45 @@ def _claim(step_run_id: int, me: str) -> StepRun | None:
         pk=step_run_id
     )
     _log("step.claimed", run_id=step_run.run_id, step=step_run.name, attempt=step_run.attempt)
-    return step_run
+    return step_run, None
 
 
-def _context(run: PipelineRun, step_run: StepRun, step: Step) -> StepContext:
-    needs = {
-        row["name"]: row
-        for row in StepRun.objects.filter(run=run, name__in=step.needs).values(
-            "name", "status", "output", "skip_reason"
+def _load_claimed(claimed: _Claimed, me: str) -> tuple[StepRun, list[dict]] | None:
+    """The step this worker claimed, and the steps it needs, in one query."""
+    rows = StepRun.objects.select_related("run", "run__lead", "run__submission").filter(
+        run_id=claimed.run_id, name__in=(claimed.name, *claimed.needs)
+    )
+    step_run = None
+    need_rows = []
+    for row in rows:
+        if row.pk == claimed.step_run_id:
+            step_run = row
+        else:
+            need_rows.append(
+                {
+                    "name": row.name,
+                    "status": row.status,
+                    "output": row.output,
+                    "skip_reason": row.skip_reason,
+                }
+            )
+    if step_run is None or step_run.status != Status.RUNNING or step_run.worker_id != me:
+        _log("step.claim_lost", step_run_id=claimed.step_run_id, level=logging.WARNING)
+        return None
+    _log("step.claimed", run_id=step_run.run_id, step=step_run.name, attempt=step_run.attempt)
+    return step_run, need_rows
+
+
+def _context(
+    run: PipelineRun, step_run: StepRun, step: Step, need_rows: list[dict] | None = None
+) -> StepContext:
+    if need_rows is None:
+        need_rows = list(
+            StepRun.objects.filter(run=run, name__in=step.needs).values(
+                "name", "status", "output", "skip_reason"
+            )
         )
-    }
+    needs = {row["name"]: row for row in need_rows}
     outputs = {name: row["output"] for name, row in needs.items()}
     skipped = {
         name: row["skip_reason"] for name, row in needs.items() if row["status"] == Status.SKIPPED
@@ -322,8 +370,12 @@ def _finish(
     wait: Wait | None = None,
     duration_ms: int | None = None,
     digest: str = "",
-) -> int | None:
-    """Record the outcome and ready the successors, in one transaction under the run's lock."""
+) -> Next:
+    """Record the outcome and ready the successors, in one transaction under the run's lock.
+
+    The first successor that became ready is claimed for this worker in the same transaction
+    (it continues with it); the others are queued and handed to the broker on commit.
+    """
     now = timezone.now()
     fields: dict[str, Any] = {
         "status": status,
@@ -366,9 +418,15 @@ def _finish(
         if result is not None and result.fallback_reason and not run.is_degraded:
             run.is_degraded = True
             run.save(update_fields=["is_degraded"])
+        # Read the clock again under the lock: a need that finished in parallel committed
+        # before we got it, so successors are never ready (or the run over) before it finished.
+        locked_at = timezone.now()
+        steps = _step_states(run)
         if status in (Status.SUCCEEDED, Status.SKIPPED):
-            ready = _ready_successors(definition, run, step_run.name, now)
-        _update_run_status(run, now)
+            ready = _ready_successors(
+                definition, run, step_run.name, locked_at, steps=steps, claim_for=me
+            )
+        _update_run_status(run, locked_at, steps=steps)
     _log(
         f"step.{status}",
         run_id=step_run.run_id,
@@ -378,45 +436,87 @@ def _finish(
     )
     if not ready:
         return None
-    # Continue with one successor here; hand the other branches to the queue.
+    # Continue with the claimed successor here; hand the other branches to the queue.
     for step_run_id in ready[1:]:
         transaction.on_commit(lambda step_run_id=step_run_id: dispatch(step_run_id))
-    return ready[0]
+    claimed_id = ready[0]
+    name = next(name for name, (_, pk) in steps.items() if pk == claimed_id)
+    return _Claimed(claimed_id, step_run.run_id, name, definition.step(name).needs)
 
 
-def _ready_successors(definition: Pipeline, run: PipelineRun, name: str, now) -> list[int]:
+# Step name -> [status, pk] of every step of a run, read once under the run's lock and kept up
+# to date by the writes made under it.
+StepStates = dict[str, list]
+
+
+def _step_states(run: PipelineRun) -> StepStates:
+    return {
+        name: [status, pk]
+        for name, status, pk in StepRun.objects.filter(run=run).values_list("name", "status", "pk")
+    }
+
+
+def _ready_successors(
+    definition: Pipeline,
+    run: PipelineRun,
+    name: str,
+    now,
+    *,
+    steps: StepStates | None = None,
+    claim_for: str | None = None,
+) -> list[int]:
+    """Queue the successors of `name` whose needs are all done; return their ids.
+
+    Called with the run row locked: only holders of that lock move a step out of pending, so
+    the states read under it stay true until commit. With `claim_for`, the first ready
+    successor is claimed for that worker instead of queued.
+    """
     candidates = definition.dependents[name]
     if not candidates:
         return []
-    needed = {need for candidate in candidates for need in definition.step(candidate).needs}
-    rows = StepRun.objects.filter(run=run, name__in=needed | set(candidates)).values_list(
-        "name", "status", "pk"
-    )
-    statuses = {name: status for name, status, _ in rows}
-    ids = {name: pk for name, _, pk in rows}
-    ready_names = [
-        candidate
+    if steps is None:
+        steps = _step_states(run)
+    ready = [
+        steps[candidate][1]
         for candidate in candidates
-        if statuses.get(candidate) == Status.PENDING
-        and all(statuses.get(need) in StepRun.DONE for need in definition.step(candidate).needs)
+        if steps[candidate][0] == Status.PENDING
+        and all(steps[need][0] in StepRun.DONE for need in definition.step(candidate).needs)
     ]
-    ready: list[int] = []
-    for candidate in ready_names:
-        step_run_id = ids[candidate]
-        marked = StepRun.objects.filter(pk=step_run_id, status=Status.PENDING).update(
+    if not ready:
+        return []
+    queued = ready[1:] if claim_for else ready
+    if queued:
+        StepRun.objects.filter(pk__in=queued, status=Status.PENDING).update(
             status=Status.QUEUED, ready_at=now, queued_at=now, not_before=None
         )
-        if marked:
-            ready.append(step_run_id)
+    if claim_for:
+        StepRun.objects.filter(pk=ready[0], status=Status.PENDING).update(
+            status=Status.RUNNING,
+            attempt=F("attempt") + 1,
+            ready_at=now,
+            queued_at=now,
+            not_before=None,
+            started_at=now,
+            finished_at=None,
+            worker_id=claim_for,
+            lease_expires_at=now + timedelta(seconds=settings.ENGINE_LEASE_SECONDS),
+        )
+    for state in steps.values():
+        if state[1] in ready:
+            state[0] = Status.RUNNING if claim_for and state[1] == ready[0] else Status.QUEUED
     return ready
 
 
-def _update_run_status(run: PipelineRun, now) -> None:
+def _update_run_status(run: PipelineRun, now, *, steps: StepStates | None = None) -> None:
     """Derive the run's status from its steps (called with the run row locked)."""
     if run.status in (RunStatus.CANCELLED, RunStatus.REJECTED):
         return
+    if steps is None:
+        statuses = list(StepRun.objects.filter(run=run).values_list("status", flat=True))
+    else:
+        statuses = [status for status, _ in steps.values()]
     counts: dict[str, int] = {}
-    for status in StepRun.objects.filter(run=run).values_list("status", flat=True):
+    for status in statuses:
         counts[status] = counts.get(status, 0) + 1
     active = counts.get(Status.QUEUED, 0) + counts.get(Status.RUNNING, 0)
     if counts.get(Status.FAILED):
@@ -600,8 +700,9 @@ def resume(step_run: StepRun, output: Any = None, *, dispatch: Dispatch | None =
         if not updated:
             current = StepRun.objects.get(pk=step_run.pk).status
             return Outcome(False, f"{step_run.name} is {current}, not waiting: nothing to resume")
-        ready = _ready_successors(definition, run, step_run.name, now)
-        _update_run_status(run, now)
+        steps = _step_states(run)
+        ready = _ready_successors(definition, run, step_run.name, now, steps=steps)
+        _update_run_status(run, now, steps=steps)
         transaction.on_commit(lambda: [dispatch(step_run_id) for step_run_id in ready])
     _log("step.resumed", run_id=run.pk, step=step_run.name)
     return Outcome(True, f"{step_run.name} resumed")

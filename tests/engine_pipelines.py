@@ -192,3 +192,15 @@ FAN_IN = Pipeline(
         Step("join", run=quick, needs=("left", "right")),
     ),
 )
+
+# A straight line: each step continues in the worker that ran the one before.
+CHAIN = Pipeline(
+    "test-chain",
+    version=1,
+    steps=(
+        Step("one", run=quick),
+        Step("two", run=quick, needs=("one",)),
+        Step("three", run=quick, needs=("two",)),
+        Step("four", run=quick, needs=("three",)),
+    ),
+)
