@@ -15,7 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from pipeline.forms import HONEYPOT_FIELD, LeadForm
 from pipeline.intake import ratelimit, webhooks
-from pipeline.intake.errors import DeliveryConflict, IntakeError, InvalidLead, RunNotStarted
+from pipeline.intake.errors import DeliveryConflict, IntakeError, InvalidLead
 from pipeline.intake.normalize import LEAD_FIELDS, apply_field_mapping
 from pipeline.intake.receive import Receipt, receive_submission
 from pipeline.intake.traps import check_form_token, cross_origin_reason, issue_form_token
@@ -162,15 +162,6 @@ def _post_form(request: HttpRequest, source: WebhookSource) -> HttpResponse:
         for field, message in error.errors.items():
             form.add_error(field if field in form.fields else None, message)
         return _render_form(request, source, form)
-    except RunNotStarted:
-        return _render_form(
-            request,
-            source,
-            form,
-            status=503,
-            notice="We saved your message but could not pass it on just now. "
-            "Please send it again in a minute.",
-        )
     except DeliveryConflict:  # this page was sent before, with other answers
         return _render_form(
             request,

@@ -405,7 +405,7 @@ def test_a_failed_enqueue_does_not_lose_the_lead(client, source, monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_run_that_cannot_be_created_answers_503_and_the_retry_creates_it(
+def test_a_run_that_cannot_be_created_is_accepted_and_the_retry_creates_it(
     client, source, monkeypatch
 ):
     monkeypatch.setattr(engine, "enqueue", lambda step_run_id: None)
@@ -417,8 +417,8 @@ def test_a_run_that_cannot_be_created_answers_503_and_the_retry_creates_it(
     monkeypatch.setattr(engine, "start", failing_start)
     first = deliver(client, *source, LEAD, webhook_id="msg_hiccup")
 
-    assert first.status_code == 503
-    assert first.headers["Retry-After"]
+    assert first.status_code == 202
+    assert first.json()["run_id"] is None
     assert Submission.objects.get().lead_id == first.json()["lead_id"]
     assert not PipelineRun.objects.exists()
 
@@ -438,3 +438,27 @@ def test_unsigned_requests_do_not_use_up_the_sender_s_allowance(client, source):
         deliver(client, webhook_source, generate_secret(), LEAD)
 
     assert deliver(client, webhook_source, secret, LEAD).status_code == 202
+
+
+def test_a_stored_lead_whose_run_cannot_start_is_still_accepted_and_started_later(
+    client, source, monkeypatch
+):
+    def broken_start(*args, **kwargs):
+        raise RuntimeError("queue tables are being migrated")
+
+    monkeypatch.setattr(engine, "start", broken_start)
+    response = deliver(client, *source, LEAD)
+    assert response.status_code == 202
+    answer = response.json()
+    assert answer["run_id"] is None
+    submission = Submission.objects.get(pk=answer["submission_id"])
+    assert not PipelineRun.objects.filter(submission=submission).exists()
+
+    monkeypatch.undo()
+    from pipeline.intake.receive import start_pending_runs
+
+    assert start_pending_runs(older_than_seconds=0) == 1
+    run = PipelineRun.objects.get(submission=submission)
+    submission.refresh_from_db()
+    assert submission.response["run_id"] == run.pk
+    assert start_pending_runs(older_than_seconds=0) == 0

@@ -50,17 +50,3 @@ class DeliveryConflict(IntakeError):
     """A delivery id we already accepted came back with a different body (409)."""
 
     status = 409
-
-
-class RunNotStarted(IntakeError):
-    """The submission is stored but its run could not be created; a retry starts it (503)."""
-
-    status = 503
-
-    def __init__(self, message: str, *, lead_id: int, submission_id: int) -> None:
-        super().__init__(message, headers={"Retry-After": "30"})
-        self.lead_id = lead_id
-        self.submission_id = submission_id
-
-    def as_json(self) -> dict:
-        return {**super().as_json(), "lead_id": self.lead_id, "submission_id": self.submission_id}

@@ -16,13 +16,14 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from pipeline import engine
-from pipeline.intake.errors import DeliveryConflict, InvalidLead, RunNotStarted
+from pipeline.intake.errors import DeliveryConflict, InvalidLead
 from pipeline.intake.normalize import (
     LeadFields,
     clean_lead_fields,
@@ -91,7 +92,7 @@ def receive_submission(
     With start_run=False the caller runs the pipeline itself (engine.run_inline).
 
     Raises InvalidLead (nothing stored), DeliveryConflict (the key was used for another
-    body) or RunNotStarted (stored, but the run could not be created: retry to start it).
+    body). A run that cannot be started is started later (start_pending_runs).
     """
     started = time.monotonic()
     custom = dict(custom_fields or {})
@@ -168,15 +169,38 @@ def _answer(
     except (DeliveryConflict, InvalidLead):
         raise
     except Exception as error:
+        # The lead is stored, which is what the sender needs to know: answer 2xx. Its run
+        # starts on the sender's retry of this delivery or from start_pending_runs().
         logger.exception(
             "intake.run_not_started submission_id=%s error=%s", submission.pk, type(error).__name__
         )
-        raise RunNotStarted(
-            "the lead is stored but its processing could not be started; "
-            "send the same delivery again to start it",
-            lead_id=submission.lead_id,
+        earlier = Submission.objects.filter(lead_id=submission.lead_id, pk__lt=submission.pk)
+        return Receipt(
             submission_id=submission.pk,
-        ) from error
+            lead_id=submission.lead_id,
+            run_id=None,
+            duplicate_of=submission.lead_id if earlier.exists() else None,
+            is_trapped=submission.is_trapped,
+            is_replay=is_replay,
+        )
+
+
+def start_pending_runs(*, older_than_seconds: float = 30, limit: int = 500) -> int:
+    """Start the runs of stored submissions whose run could not be started when they arrived.
+
+    Called by the periodic maintenance sweep; returns how many it started.
+    """
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    pending = Submission.objects.filter(
+        response={}, is_trapped=False, received_at__lt=cutoff
+    ).values_list("pk", flat=True)[:limit]
+    started = 0
+    for submission_id in list(pending):
+        receipt = _start_once(submission_id, True, None, is_replay=False)
+        started += receipt.run_id is not None
+    if started:
+        logger.info("intake.pending_runs_started count=%s", started)
+    return started
 
 
 def _start_once(
