@@ -64,6 +64,12 @@ class Draft(models.Model):
                 condition=Q(status="pending"),
             ),
             models.Index(fields=["status", "label"]),
+            # The queue sorted oldest or newest first.
+            models.Index(
+                fields=["created_at", "id"],
+                name="draft_pending_age_idx",
+                condition=Q(status="pending"),
+            ),
         ]
         permissions = [("review_draft", "Can approve, edit, reject and regenerate drafts")]
 
