@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from pipeline import engine
+from pipeline import maintenance
 from pipeline.models import CompanyProfile, Lead, ScoringConfig, WebhookSource
 
 DEMO_ADMIN = "admin"
@@ -80,7 +80,7 @@ class Command(BaseCommand):
     def handle(self, *args, no_demo_leads: bool = False, **options):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("createcachetable", verbosity=0)
-        engine.ensure_sweep_schedule()
+        maintenance.ensure_schedule()
         self._admin()
         if not CompanyProfile.objects.exists() and not Lead.objects.exists():
             self._demo_data(with_leads=not no_demo_leads)
