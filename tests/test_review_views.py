@@ -568,3 +568,26 @@ def test_an_edited_and_approved_draft_reaches_the_outbox_through_the_send_step(
     (message,) = mail.outbox
     assert message.body.startswith("Hi,\nTuesday 10:00 it is.")
     assert PipelineRun.objects.get(pk=draft.run_id).status == PipelineRun.Status.SUCCEEDED
+
+
+def test_a_regenerated_draft_replaces_the_old_one_and_can_be_approved(client_alice):
+    from pipeline import engine
+
+    draft = make_waiting_draft()
+    client_alice.post(
+        f"/drafts/{draft.pk}/regenerate/", {"version": 1, "instruction": "shorter"}, headers=HTMX
+    )
+    draft_step = StepRun.objects.get(run_id=draft.run_id, name="draft")
+    engine.execute(draft_step.pk, dispatch=lambda step_run_id: None)  # the worker's part
+
+    newer = Draft.objects.get(run_id=draft.run_id, status=Draft.Status.PENDING)
+    assert newer.pk != draft.pk
+    assert newer.revisions.get().instruction == "shorter"
+    gate = StepRun.objects.get(run_id=draft.run_id, name="gate")
+    assert gate.status == StepRun.Status.WAITING and gate.output["draft_id"] == newer.pk
+    html = text(client_alice.get(f"/drafts/{draft.pk}/", headers=FROM_QUEUE))
+    assert f'id="draft-{newer.pk}"' in html  # the waiting panel now shows the new draft
+    assert row_ids(text(client_alice.get("/"))) == [newer.pk]
+    response = client_alice.post(f"/drafts/{newer.pk}/approve/", {"version": 1}, headers=HTMX)
+    assert response.status_code == 200
+    assert StepRun.objects.get(run_id=draft.run_id, name="send").status == StepRun.Status.QUEUED
