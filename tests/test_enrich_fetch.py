@@ -244,3 +244,25 @@ def test_a_body_that_is_not_html_is_not_read(sites):
     page = fetcher.get("http://pdf-home.com/")
     assert not page.is_html and page.body == b""
     assert fetcher.records[-1].note == "not HTML (application/pdf)"
+
+
+def test_a_socket_opened_after_the_budget_ran_out_is_shut_at_once():
+    import socket as socket_module
+    import time as time_module
+
+    from pipeline.integrations.enrich.fetch import _Watchdog
+
+    watchdog = _Watchdog(time_module.monotonic() - 1)
+    watchdog.arm()
+    deadline = time_module.monotonic() + 2
+    while not watchdog.fired and time_module.monotonic() < deadline:
+        time_module.sleep(0.01)
+    assert watchdog.fired
+    left, right = socket_module.socketpair()
+    try:
+        left.settimeout(1)  # without the fix the read below would wait for data that never comes
+        watchdog.register(left)
+        assert left.recv(10) == b""  # shut down: the read ends at once
+    finally:
+        left.close()
+        right.close()

@@ -138,6 +138,10 @@ class _Watchdog:
     def register(self, sock: socket.socket) -> None:
         with self._lock:
             self._sockets.append(sock)
+            if self.fired:
+                # The budget ran out while this socket was being opened (a busy machine):
+                # shut it now, or a server that drips bytes would hold the read forever.
+                self._shutdown(sock)
 
     def arm(self) -> None:
         self._timer = threading.Timer(max(self._deadline - time.monotonic(), 0), self._fire)
@@ -153,12 +157,16 @@ class _Watchdog:
         with self._lock:
             self.fired = True
             for sock in self._sockets:
-                try:
-                    # The base class method: SSLSocket.shutdown would also tear down its
-                    # TLS object under the reading thread's feet.
-                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
-                except OSError:
-                    pass
+                self._shutdown(sock)
+
+    @staticmethod
+    def _shutdown(sock: socket.socket) -> None:
+        try:
+            # The base class method: SSLSocket.shutdown would also tear down its TLS object
+            # under the reading thread's feet.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 class _PinnedConnectionMixin:
