@@ -21,6 +21,7 @@ from pipeline.models import (
     OutboundEmail,
     PipelineRun,
     ReviewAction,
+    ScoringConfig,
     StepRun,
     Submission,
     WebhookSource,
@@ -332,3 +333,65 @@ def runs_list(*, status: str = "") -> QuerySet:
     if status:
         runs = runs.filter(status=status)
     return runs.order_by("is_failed", "-created_at", "-pk")
+
+
+def dashboard_figures(now=None) -> dict:
+    """Today at a glance: which strategy each agent uses, spend, runs, the queue, the outbox."""
+    from datetime import timedelta
+
+    from django.db.models import Count
+    from django.utils import timezone
+
+    from pipeline.llm.budget import llm_overview
+    from pipeline.models import OperationsSettings, WorkerHeartbeat
+
+    now = now or timezone.now()
+    since = now - timedelta(hours=24)
+    runs = dict(
+        PipelineRun.objects.filter(created_at__gte=since)
+        .values_list("status")
+        .annotate(count=Count("pk"))
+        .values_list("status", "count")
+    )
+    decisions = dict(
+        PipelineRun.objects.filter(created_at__gte=since)
+        .exclude(decision="")
+        .values_list("decision")
+        .annotate(count=Count("pk"))
+        .values_list("decision", "count")
+    )
+    emails = dict(
+        OutboundEmail.objects.values_list("state")
+        .annotate(count=Count("pk"))
+        .values_list("state", "count")
+    )
+    return {
+        "llm": llm_overview(),
+        "runs_24h": runs,
+        "runs_24h_total": sum(runs.values()),
+        "degraded_24h": PipelineRun.objects.filter(created_at__gte=since, is_degraded=True).count(),
+        "decisions_24h": decisions,
+        "pending_drafts": Draft.objects.filter(status=Draft.Status.PENDING).count(),
+        "emails": emails,
+        "auto_send_paused": OperationsSettings.load().auto_send_paused,
+        "worker_seen": WorkerHeartbeat.objects.order_by("-seen_at")
+        .values_list("seen_at", flat=True)
+        .first(),
+    }
+
+
+def scoring_rows(config: ScoringConfig | None) -> list[dict]:
+    """The criteria in force, with what each check reads (the admin UI comes with its issue)."""
+    from pipeline.agents.score import CHECKS
+
+    rows = []
+    for criterion in config.criteria if config else []:
+        spec = CHECKS.get(criterion.get("check", ""))
+        rows.append(
+            {
+                **criterion,
+                "description": spec.description if spec else "unknown check",
+                "needs_enrichment": bool(spec and spec.needs_enrichment),
+            }
+        )
+    return rows

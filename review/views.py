@@ -397,11 +397,16 @@ def run_retry(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def scoring(request):
+    config = ScoringConfig.current()
     return render(
-        request, "review/scoring.html", {"nav": "scoring", "config": ScoringConfig.current()}
+        request,
+        "review/scoring.html",
+        {"nav": "scoring", "config": config, "criteria": queries.scoring_rows(config)},
     )
 
 
 @login_required
 def dashboard(request):
-    return render(request, "review/dashboard.html", {"nav": "dashboard"})
+    return render(
+        request, "review/dashboard.html", {"nav": "dashboard", **queries.dashboard_figures()}
+    )
