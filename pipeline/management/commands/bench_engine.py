@@ -4,7 +4,8 @@ Runs N runs of a synthetic pipeline shaped like the lead pipeline (pipeline.benc
 keeping C runs in flight, on a worker cluster of W workers that this command starts and stops
 itself. The figures come from the StepRun timestamps the engine records:
 
-- per-step overhead: from the moment a step's last need finished (ready_at) to its own start;
+- per-step overhead: from the moment a step's last need finished (its finished_at; for a
+  first step, the run's start) to the moment the step's own body began (its StepExecution);
 - end to end: a run's start to its finish, and its ratio to the critical path (5 sleeping
   steps on the longest path, so 5 * S);
 - exactly-once: executions recorded by the steps themselves (StepExecution rows).
@@ -24,7 +25,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
-from django.db.models import Count
+from django.db.models import Count, Min
 
 from pipeline import bench, engine
 from pipeline.models import Lead, PipelineRun, StepExecution, StepRun
@@ -89,6 +90,8 @@ class Command(BaseCommand):
             engine_logger.setLevel(level)
 
     def _bench(self, runs, workers, step_seconds, concurrency, options) -> None:
+        # Other load on the machine moves every figure: say how busy it was before we began.
+        machine = {"cpus": os.cpu_count(), "load_average_1m_before": os.getloadavg()[0]}
         broker = settings.Q_BROKER
         redis_url = settings.REDIS_URL if broker == "redis" else None
         queue = f"{settings.Q_CLUSTER['name']}-bench-{os.getpid()}"
@@ -143,6 +146,7 @@ class Command(BaseCommand):
                 step_seconds=step_seconds,
             )
             report.update(memory)
+            report.update(machine)
         finally:
             bench.purge_queue(queue, redis_url=redis_url)
             if not options["keep"]:
@@ -170,11 +174,7 @@ class Command(BaseCommand):
                 )
                 in_flight.add(run.pk)
                 run_ids.append(run.pk)
-            finished = set(
-                PipelineRun.objects.filter(pk__in=in_flight, status__in=done_statuses).values_list(
-                    "pk", flat=True
-                )
-            )
+            finished = _finished(in_flight, done_statuses)
             if finished:
                 in_flight -= finished
                 last_progress = time.monotonic()
@@ -191,17 +191,14 @@ class Command(BaseCommand):
 
     def _figures(self, run_ids, *, runs, concurrency, workers, broker, step_seconds) -> dict:
         run_rows = list(
-            PipelineRun.objects.filter(pk__in=run_ids).values("status", "started_at", "finished_at")
+            PipelineRun.objects.filter(pk__in=run_ids).values(
+                "pk", "status", "started_at", "finished_at"
+            )
         )
         succeeded = [row for row in run_rows if row["status"] == PipelineRun.Status.SUCCEEDED]
         failed = sum(1 for row in run_rows if row["status"] == PipelineRun.Status.FAILED)
         e2e = [_seconds(row["finished_at"], row["started_at"]) for row in succeeded]
-        overhead_ms = [
-            _seconds(started_at, ready_at) * 1000
-            for ready_at, started_at in StepRun.objects.filter(
-                run_id__in=run_ids, started_at__isnull=False, ready_at__isnull=False
-            ).values_list("ready_at", "started_at")
-        ]
+        overhead_ms = _overheads_ms(run_ids, run_rows)
         executions = (
             StepExecution.objects.filter(step_run__run_id__in=run_ids)
             .values("step_run_id")
@@ -276,6 +273,12 @@ class Command(BaseCommand):
             ("lost / failed runs", f"{report['lost']} / {report['failed']}"),
             ("duplicate executions", str(report["duplicate_executions"])),
         ]
+        rows.append(
+            (
+                "machine",
+                f"{report['cpus']} CPUs, load average {report['load_average_1m_before']:.2f} before",
+            )
+        )
         if "worker_pss_mib" in report:
             rows.append(
                 (
@@ -300,6 +303,46 @@ class Command(BaseCommand):
     def _say(self, message: str) -> None:
         if not self.quiet:
             self.stderr.write(message)
+
+
+def _finished(run_ids: set[int], statuses) -> set[int]:
+    """Which of these runs are done. Plain SQL: this poll runs every few milliseconds, on the
+    machine being measured, and the ORM would spend several times more CPU building it."""
+    table = PipelineRun._meta.db_table
+    ids = ", ".join(["%s"] * len(run_ids))
+    states = ", ".join(["%s"] * len(statuses))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {table} WHERE id IN ({ids}) AND status IN ({states})",  # noqa: S608
+            [*run_ids, *map(str, statuses)],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _overheads_ms(run_ids, run_rows) -> list[float]:
+    """Per step: its body's start minus its last need's finish (the run's start for a root)."""
+    run_started = {row["pk"]: row["started_at"] for row in run_rows}
+    body_started = dict(
+        StepExecution.objects.filter(step_run__run_id__in=run_ids)
+        .values("step_run_id")
+        .annotate(first=Min("executed_at"))
+        .values_list("step_run_id", "first")
+    )
+    finished: dict[tuple[int, str], datetime | None] = {}
+    steps = list(
+        StepRun.objects.filter(run_id__in=run_ids).values("pk", "run_id", "name", "finished_at")
+    )
+    for row in steps:
+        finished[row["run_id"], row["name"]] = row["finished_at"]
+    overheads = []
+    for row in steps:
+        began = body_started.get(row["pk"])
+        needs = bench.SYNTHETIC.step(row["name"]).needs
+        since = [finished[row["run_id"], need] for need in needs] or [run_started[row["run_id"]]]
+        if began is None or None in since:
+            continue
+        overheads.append(_seconds(began, max(since)) * 1000)
+    return overheads
 
 
 def _seconds(later: datetime, earlier: datetime) -> float:
