@@ -110,6 +110,8 @@ class Pipeline:
     by_name: dict[str, Step] = field(init=False, repr=False)
     dependents: dict[str, tuple[str, ...]] = field(init=False, repr=False)
     order: tuple[str, ...] = field(init=False, repr=False)
+    # Steps on the longest path from a step to the end, itself included.
+    remaining: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         by_name: dict[str, Step] = {}
@@ -136,9 +138,13 @@ class Pipeline:
             step.name: tuple(other.name for other in self.steps if step.name in other.needs)
             for step in self.steps
         }
+        remaining: dict[str, int] = {}
+        for name in reversed(order):
+            remaining[name] = 1 + max((remaining[after] for after in dependents[name]), default=0)
         object.__setattr__(self, "by_name", by_name)
         object.__setattr__(self, "dependents", dependents)
         object.__setattr__(self, "order", order)
+        object.__setattr__(self, "remaining", remaining)
 
     def step(self, name: str) -> Step:
         return self.by_name[name]

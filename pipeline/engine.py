@@ -476,12 +476,16 @@ def _ready_successors(
         return []
     if steps is None:
         steps = _step_states(run)
-    ready = [
-        steps[candidate][1]
+    ready_names = [
+        candidate
         for candidate in candidates
         if steps[candidate][0] == Status.PENDING
         and all(steps[need][0] in StepRun.DONE for need in definition.step(candidate).needs)
     ]
+    # The worker continues with the first: the one with the longest way to the end, so the
+    # critical path does not wait on the broker.
+    ready_names.sort(key=lambda candidate: -definition.remaining[candidate])
+    ready = [steps[candidate][1] for candidate in ready_names]
     if not ready:
         return []
     queued = ready[1:] if claim_for else ready

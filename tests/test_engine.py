@@ -290,3 +290,17 @@ def test_a_step_continued_by_the_same_worker_costs_few_queries(
     assert run.status == PipelineRun.Status.SUCCEEDED
     assert executions(run) == {"one": 1, "two": 1, "three": 1, "four": 1}
     assert steps_of(run)["four"].output == {"step": "four", "needs": ["three"]}
+
+
+def test_a_worker_continues_with_the_successor_that_has_the_longest_way_to_go():
+    dispatched: list[int] = []
+    run = engine.start(make_lead(), pipeline=P + "DIAMOND", dispatch=dispatched.append)
+    done = 0
+    while done < len(dispatched):
+        engine.execute(dispatched[done], dispatch=dispatched.append)
+        done += 1
+    run.refresh_from_db()
+    assert run.status == PipelineRun.Status.SUCCEEDED
+    names = dict(StepRun.objects.filter(run=run).values_list("pk", "name"))
+    # After score_final, draft (then send) stays with the worker; crm goes to the queue.
+    assert [names[step_run_id] for step_run_id in dispatched] == ["classify", "score_form", "crm"]
