@@ -146,3 +146,51 @@ def test_transient_failure_on_the_last_attempt_falls_back_to_rules(fake_anthropi
 
     assert result.strategy == "rules"
     assert result.fallback_reason == "overloaded: API overloaded (529)"
+
+
+@pytest.mark.parametrize(
+    ("message", "label"),
+    [
+        (
+            "Guten Tag, wir sind 14 Vertriebler und möchten nächste Woche eine Demo und ein "
+            "Angebot für 14 Lizenzen.",
+            "high_intent",
+        ),
+        ("Bonjour, pourriez-vous m'envoyer une brochure ? Pas urgent.", "low_intent"),
+        ("Dzień dobry, przesyłam swoje CV na stanowisko handlowca.", "wrong_fit"),
+    ],
+)
+def test_rules_read_other_languages_through_the_concepts(message, label):
+    assert rules(lead(message, email="kontakt@firma.example", company="Firma")).label == label
+
+
+def test_a_pitch_with_one_portfolio_link_is_wrong_fit_not_spam():
+    result = rules(
+        lead(
+            "Hi, we're a small design studio and would love to redesign your onboarding "
+            "emails. Our portfolio: dribbble.com/quietstudio",
+            email="mo@quietstudio.example",
+            company="Quiet Studio",
+        )
+    )
+
+    assert result.label == "wrong_fit"
+    assert "vendor_pitch" in result.flags
+
+
+def test_reasons_name_the_strongest_signals():
+    result = rules(lead("We have 30 reps and want a demo next week."))
+
+    assert any(reason.startswith("Strongest signals:") for reason in result.reasons)
+    assert 0.0 <= result.confidence <= 0.97
+
+
+def test_rules_answer_from_the_rules_alone_when_the_weights_are_missing(monkeypatch):
+    def missing(*args, **kwargs):
+        raise OSError("no weights")
+
+    monkeypatch.setattr("pipeline.agents.learned.load_model", missing)
+
+    result = rules(lead("We have 30 reps and want a demo next week, plus pricing."))
+
+    assert result.label == "high_intent"

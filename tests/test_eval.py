@@ -15,22 +15,22 @@ def held_out():
     return evaluate(load_labelled(DATA / "labelled_leads.jsonl"), strategy="rules")
 
 
-# The floors. Measured on the held-out set when this was written: accuracy 0.767, spam
-# precision 0.938. Strict: once the rules reach the floors this XPASSes and fails, so remove
-# the mark then.
-@pytest.mark.xfail(strict=True, reason="rules measure 0.767 accuracy / 0.938 spam precision")
+# The floors, on the held-out set (never trained or tuned on; see tests/data/README.md).
 def test_rules_classifier_meets_the_floors_on_the_held_out_set(held_out):
     assert held_out.total >= 120
     assert held_out.accuracy >= 0.85, held_out.format()
     assert held_out.precision("spam") >= 0.95, held_out.format()
 
 
+# Measured when the learned model was added: accuracy 0.895, spam precision 0.950.
 def test_rules_classifier_does_not_fall_below_its_measured_level(held_out):
     assert held_out.total >= 120
-    assert held_out.accuracy >= 0.76, held_out.format()
-    assert held_out.precision("spam") >= 0.93, held_out.format()
+    assert held_out.accuracy >= 0.89, held_out.format()
+    assert held_out.precision("spam") >= 0.95, held_out.format()
 
 
+# dev_leads.jsonl is one of the model's training sets: this checks that it learned them, not how
+# it generalises (`python manage.py train_classifier --cross-validate` measures that).
 def test_rules_classifier_on_the_development_set():
     report = evaluate(load_labelled(DATA / "dev_leads.jsonl"), strategy="rules")
 

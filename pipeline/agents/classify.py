@@ -11,7 +11,10 @@ import logging
 import math
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
+from pipeline.agents import learned
+from pipeline.agents.concepts import find_concepts
 from pipeline.agents.domains import is_disposable, is_free_mail
 from pipeline.agents.injection import InjectionReport, detect_injection
 from pipeline.agents.text import (
@@ -27,25 +30,41 @@ from pipeline.llm import LLMError, call_structured, strategy_for
 
 logger = logging.getLogger(__name__)
 
+LABELS = learned.LABELS
+# Rules never claim certainty: a human can always overrule them.
+MAX_CONFIDENCE = 0.97
+
 AGENT = "classify"
 _I = re.IGNORECASE
 
 
-def _cue(weight: float, *terms: str) -> list[tuple[float, re.Pattern[str]]]:
+class Cue(NamedTuple):
+    weight: float
+    pattern: re.Pattern[str]
+    # A lowercase word the text must contain for the pattern to match: a cheap test that
+    # skips most regular-expression searches. None when there is no such word.
+    needle: str | None
+
+
+def _cue(weight: float, *terms: str) -> list[Cue]:
     """Terms of one weight: a word or phrase; a trailing * makes it a stem ("distribut*")."""
-    patterns = []
+    cues = []
     for term in terms:
+        needle = None
         if term.startswith("re:"):
             source = term[3:]
         else:
             stem = term.endswith("*")
             body = re.escape(term.rstrip("*")).replace(r"\ ", r"\s+")
             source = rf"(?<!\w){body}" + (r"\w*" if stem else r"(?!\w)")
-        patterns.append((weight, re.compile(source, _I)))
-    return patterns
+            first_word = term.rstrip("*").split(" ")[0].lower()
+            # Case folding outside ASCII is not plain lower(); those terms always search.
+            needle = first_word if first_word.isascii() and first_word else None
+        cues.append(Cue(weight, re.compile(source, _I), needle))
+    return cues
 
 
-def _lexicon(*groups: list[tuple[float, re.Pattern[str]]]) -> list[tuple[float, re.Pattern[str]]]:
+def _lexicon(*groups: list[Cue]) -> list[Cue]:
     return [entry for group in groups for entry in group]
 
 
@@ -417,9 +436,12 @@ class Hits:
         return self.matched[index]
 
 
-def _hits(lexicon: list[tuple[float, re.Pattern[str]]], text: str) -> Hits:
+def _hits(lexicon: list[Cue], text: str) -> Hits:
     hits = Hits()
-    for weight, pattern in lexicon:
+    lowered = text.lower()
+    for weight, pattern, needle in lexicon:
+        if needle is not None and needle not in lowered:
+            continue
         match = pattern.search(text)
         if match and match.group(0).strip().lower() not in (m.lower() for m in hits.matched):
             hits.matched.append(match.group(0).strip())
@@ -675,9 +697,20 @@ def _label_scores(signals: Signals) -> tuple[dict[str, float], dict[str, float],
     return {"spam": spam, "high_intent": high, "low_intent": low}, categories, reasons
 
 
-def rules(lead: LeadInput) -> Classification:
-    """Deterministic classification from signals; no network."""
-    signals = collect_signals(lead)
+@dataclass(frozen=True)
+class RuleDecision:
+    """What the hand-written rules alone conclude; one input of the learned model."""
+
+    label: str
+    confidence: float
+    flags: list[Flag]
+    reasons: list[str]
+    # Wrong-fit category scores (job_applicant, support_request, ...) before any penalty.
+    categories: dict[str, float]
+
+
+def rule_decision(signals: Signals) -> RuleDecision:
+    """The rules' own answer from weighted lexicons and thresholds."""
     scores, categories, reasons = _label_scores(signals)
     flags: list[Flag] = _fact_flags(signals)
 
@@ -716,15 +749,331 @@ def rules(lead: LeadInput) -> Classification:
         margin = scores["low_intent"] - buying_strength / 2
         reasons = _low_intent_reasons(signals)
 
-    if signals.injection.detected:
-        reasons.append("The message tries to instruct our assistant; flagged for a human.")
     confidence = round(min(0.97, 0.55 + 0.4 * (1 - math.exp(-max(margin, 0.0) / 2.5))), 2)
+    return RuleDecision(
+        label=label,
+        confidence=confidence,
+        flags=list(dict.fromkeys(flags)),
+        reasons=reasons,
+        categories=categories,
+    )
+
+
+# --- the learned model on top of the rules ------------------------------------------------
+
+# Concepts (any language) that say which wrong inbox a lead is in.
+CONCEPT_CATEGORY: dict[str, str] = {
+    "job": "job_applicant",
+    "support": "support_request",
+    "existing_customer": "support_request",
+    "press": "press",
+    "partner": "partnership",
+    "consumer": "consumer",
+    "vendor": "vendor_pitch",
+}
+# Concepts that are evidence of spam on their own.
+SPAM_CONCEPTS = ("seo_links", "scam_money", "mass_template", "phishing")
+_LEXICONS = (
+    "buying",
+    "specifics",
+    "seniority",
+    "nurture",
+    "job",
+    "support",
+    "press",
+    "partner",
+    "consumer",
+    "vendor",
+    "promo",
+)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Everything the classifier saw about one lead: signals, concepts and the rules' answer."""
+
+    signals: Signals
+    concepts: dict[str, list[str]]
+    rule: RuleDecision
+
+    @property
+    def has_request(self) -> bool:
+        signals = self.signals
+        wrong_fit = max(
+            signals.job.weight,
+            signals.support.weight,
+            signals.press.weight,
+            signals.partner.weight,
+            signals.consumer.weight,
+            signals.vendor.weight,
+        )
+        return (
+            signals.buying.weight + signals.specifics.weight >= 1.5
+            or signals.nurture.weight >= 1.0
+            or wrong_fit >= 1.5
+        )
+
+    @property
+    def has_strong_spam_evidence(self) -> bool:
+        """Signs that only spam shows; one link or a salesy phrase is not among them."""
+        signals = self.signals
+        anonymous = signals.is_free_mail or signals.is_disposable or not signals.has_company
+        return bool(
+            signals.is_disposable
+            or signals.is_test
+            or signals.gibberish >= 0.5
+            or len(signals.links) >= 2
+            or (signals.foreign_links and anonymous)
+            or signals.promo.weight >= 2.5
+            or (signals.injection.detected and not self.has_request)
+            or any(concept in self.concepts for concept in SPAM_CONCEPTS)
+        )
+
+    @property
+    def is_pitch(self) -> bool:
+        """The sender offers their own services."""
+        return bool(
+            self.signals.vendor or "vendor" in self.concepts or self.signals.seller_voice >= 2
+        )
+
+    @property
+    def has_spam_evidence(self) -> bool:
+        """Spam needs a positive sign: a real but unusual lead is never called spam by default."""
+        signals = self.signals
+        return bool(
+            signals.is_disposable
+            or signals.links
+            or signals.is_test
+            or signals.shouting
+            or signals.gibberish >= 0.3
+            or signals.promo
+            or (signals.injection.detected and not self.has_request)
+            or any(concept in self.concepts for concept in SPAM_CONCEPTS)
+        )
+
+
+def gather_evidence(lead: LeadInput) -> Evidence:
+    signals = collect_signals(lead)
+    concepts = find_concepts(_without_source_mentions(lead.message or ""))
+    return Evidence(signals=signals, concepts=concepts, rule=rule_decision(signals))
+
+
+def fact_features(evidence: Evidence) -> dict[str, float]:
+    """The model's non-text features: facts, lexicon weights, concepts and the rules' answer."""
+    signals = evidence.signals
+    features: dict[str, float] = {
+        "m:free_mail": float(signals.is_free_mail),
+        "m:disposable": float(signals.is_disposable),
+        "m:no_domain": float(not signals.domain),
+        "m:business_domain": float(
+            bool(signals.domain) and not signals.is_free_mail and not signals.is_disposable
+        ),
+        "m:company": float(signals.has_company),
+        "m:website": float(signals.has_website),
+        "m:phone": float(signals.has_phone),
+        "m:foreign_links": min(signals.foreign_links, 3) / 2,
+        "m:gibberish": signals.gibberish,
+        "m:test": float(signals.is_test),
+        "m:injection": float(signals.injection.detected),
+        "m:shouting": float(signals.shouting),
+        "m:seller_voice": min(signals.seller_voice, 3) / 2,
+        "m:buyer_voice": min(signals.buyer_voice, 3) / 2,
+        "m:individual_voice": float(signals.individual_voice),
+        "m:short": float(signals.words < 6),
+        f"q:rule={evidence.rule.label}": 1.0,
+    }
+    if signals.links:
+        features[f"m:links={min(len(signals.links), 3)}"] = 1.0
+    for category in signals.injection.categories:
+        features[f"m:injection:{category}"] = 1.0
+    if signals.injection.detected and not evidence.has_request:
+        features["m:injection_only"] = 1.0
+    if signals.is_disposable and not evidence.has_request:
+        features["m:disposable_no_request"] = 1.0
+    for name in _LEXICONS:
+        weight = getattr(signals, name).weight
+        if weight:
+            features[f"r:{name}"] = min(weight, 6.0) / 3
+    if evidence.rule.label == "wrong_fit":
+        for flag in evidence.rule.flags:
+            if flag in CONCEPT_CATEGORY.values():
+                features[f"q:rule_wrong_fit={flag}"] = 1.0
+    for concept in evidence.concepts:
+        features[f"t:{concept}"] = 1.0
+    return {name: value for name, value in features.items() if value}
+
+
+def model_features(lead: LeadInput) -> tuple[dict[str, float], Evidence]:
+    """The learned model's features for one lead, and the evidence they came from."""
+    evidence = gather_evidence(lead)
+    return learned.build_features(lead.message or "", fact_features(evidence)), evidence
+
+
+def rules(lead: LeadInput) -> Classification:
+    """Deterministic classification: rule signals weighed by the learned model; no network."""
+    features, evidence = model_features(lead)
+    try:
+        model = learned.load_model()
+    except (OSError, ValueError) as exc:
+        # The weights ship with the code; without them the hand-written rules still answer.
+        logger.error("classifier weights unavailable, using rules only: %s", exc)
+        return _from_rule_decision(evidence)
+    return decide(model, features, evidence, lead.message or "")
+
+
+def decide(
+    model: learned.Model, features: dict[str, float], evidence: Evidence, message: str
+) -> Classification:
+    """The model's most probable label, never spam without a positive sign of spam."""
+    if evidence.signals.injection.detected and evidence.has_request:
+        # The label describes the lead itself; the injection is a flag for a human, not a label.
+        features = {name: value for name, value in features.items() if name[:11] != "m:injection"}
+    probabilities = model.probabilities(features)
+    if not evidence.has_spam_evidence or (
+        # A vendor pitching their own services is wrong_fit unless it shows what only spam shows.
+        evidence.is_pitch and not evidence.has_strong_spam_evidence
+    ):
+        probabilities = _renormalised(probabilities, without="spam")
+    label = max(LABELS, key=lambda name: probabilities[name])
+    reasons = _reasons_for(label, evidence, model.contributions(features, label), message)
+    if evidence.signals.injection.detected:
+        reasons.append("The message tries to instruct our assistant; flagged for a human.")
     return Classification(
         label=label,  # type: ignore[arg-type]
-        confidence=confidence,
+        confidence=round(min(probabilities[label], MAX_CONFIDENCE), 2),
         reasons=reasons[:4],
-        flags=list(dict.fromkeys(flags)),
+        flags=_flags_for(label, evidence),
     )
+
+
+def _renormalised(probabilities: dict[str, float], *, without: str) -> dict[str, float]:
+    rest = sum(value for name, value in probabilities.items() if name != without)
+    return {
+        name: (0.0 if name == without else value / rest) for name, value in probabilities.items()
+    }
+
+
+def _from_rule_decision(evidence: Evidence) -> Classification:
+    reasons = list(evidence.rule.reasons)
+    if evidence.signals.injection.detected:
+        reasons.append("The message tries to instruct our assistant; flagged for a human.")
+    return Classification(
+        label=evidence.rule.label,  # type: ignore[arg-type]
+        confidence=evidence.rule.confidence,
+        reasons=reasons[:4],
+        flags=evidence.rule.flags,
+    )
+
+
+def wrong_fit_category(evidence: Evidence) -> str:
+    """Which wrong inbox: the rules' category scores, plus the concepts named in any language."""
+    scores = dict(evidence.rule.categories)
+    for concept, category in CONCEPT_CATEGORY.items():
+        if concept in evidence.concepts:
+            scores[category] = scores.get(category, 0.0) + 2.0
+    return max(scores.items(), key=lambda item: item[1])[0]
+
+
+def _flags_for(label: str, evidence: Evidence) -> list[Flag]:
+    signals = evidence.signals
+    flags: list[Flag] = _fact_flags(signals)
+    if label == "wrong_fit":
+        flags.append(wrong_fit_category(evidence))  # type: ignore[arg-type]
+    elif label == "spam":
+        if signals.links:
+            flags.append("link_spam")
+        if signals.vendor or "vendor" in evidence.concepts:
+            flags.append("vendor_pitch")
+    return list(dict.fromkeys(flags))
+
+
+_FEATURE_NAMES = {
+    "m:free_mail": "free-mail address",
+    "m:disposable": "disposable email address",
+    "m:no_domain": "no email domain",
+    "m:business_domain": "business email domain",
+    "m:company": "company given",
+    "m:website": "website given",
+    "m:phone": "phone given",
+    "m:foreign_links": "links to other sites",
+    "m:gibberish": "text that does not read as words",
+    "m:test": "test or empty message",
+    "m:injection": "instructions aimed at our assistant",
+    "m:injection_only": "only instructions aimed at our assistant",
+    "m:disposable_no_request": "throwaway address without a request",
+    "m:shouting": "mostly capitals",
+    "m:seller_voice": "sender describes their own offer",
+    "m:buyer_voice": "asks about our product",
+    "m:individual_voice": "writes as a private person",
+    "m:short": "very short message",
+}
+
+
+_UNSPACED_WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _describe(feature: str, evidence: Evidence, message: str) -> str:
+    kind, _, body = feature.partition(":")
+    if feature in _FEATURE_NAMES:
+        return _FEATURE_NAMES[feature]
+    if kind == "t":
+        words = evidence.concepts.get(body, [])
+        shown = ", ".join(_clip(word) for word in words[:2])
+        return f"{body.replace('_', ' ')} ({shown})" if words else ""
+    if kind == "r":
+        hits = [_clip(hit) for hit in getattr(evidence.signals, body)[:2]]
+        return f"{body} wording ({', '.join(hits)})" if hits else ""
+    if kind == "m" and body.startswith("links="):
+        return f"{len(evidence.signals.links)} link(s)"
+    if kind == "q":
+        return ""
+    word = learned.word_of_feature(feature, message)
+    # Short function words ("and", "de") carry weight but explain nothing to a person.
+    return f"'{word}'" if len(word) >= 4 or (word and _UNSPACED_WORD.search(word)) else ""
+
+
+def _reasons_for(
+    label: str, evidence: Evidence, contributions: dict[str, float], message: str
+) -> list[str]:
+    signals = evidence.signals
+    if label == "wrong_fit":
+        category = wrong_fit_category(evidence)
+        reasons = [_wrong_fit_reason(category, signals, evidence.concepts)]
+    elif label == "high_intent":
+        reasons = _high_intent_reasons(signals)
+        asked = [
+            word
+            for concept in ("demo", "price", "trial", "purchase", "team_size", "timeline")
+            for word in evidence.concepts.get(concept, [])[:1]
+        ]
+        if asked and not (signals.buying or signals.specifics):
+            reasons = [f"Buying signals: {', '.join(_clip(word) for word in asked[:4])}."]
+    elif label == "low_intent":
+        reasons = _low_intent_reasons(signals)
+        early = evidence.concepts.get("no_urgency", []) + evidence.concepts.get("info_request", [])
+        if early and not signals.nurture:
+            reasons = [f"Early-stage interest: {', '.join(_clip(word) for word in early[:3])}."]
+    else:
+        reasons = [reason for reason in evidence.rule.reasons if evidence.rule.label == "spam"]
+        found = [word for concept in SPAM_CONCEPTS for word in evidence.concepts.get(concept, [])]
+        if found:
+            reasons.append(f"Spam wording ({', '.join(found[:3])}).")
+        if signals.is_disposable and not any("Disposable" in reason for reason in reasons):
+            reasons.append(f"Disposable email domain ({signals.domain}).")
+    described: list[str] = []
+    for feature, _ in sorted(contributions.items(), key=lambda item: (-item[1], item[0])):
+        if contributions[feature] <= 0 or len(described) >= 4:
+            break
+        text = _describe(feature, evidence, message)
+        if text and text not in described:
+            described.append(text)
+    if described:
+        reasons.append("Strongest signals: " + "; ".join(described) + ".")
+    return reasons or ["Weighed the signals together."]
 
 
 def _fact_flags(signals: Signals) -> list[Flag]:
@@ -742,7 +1091,9 @@ def _fact_flags(signals: Signals) -> list[Flag]:
     return flags
 
 
-def _wrong_fit_reason(category: str, signals: Signals) -> str:
+def _wrong_fit_reason(
+    category: str, signals: Signals, concepts: dict[str, list[str]] | None = None
+) -> str:
     evidence = {
         "job_applicant": signals.job,
         "support_request": signals.support,
@@ -759,7 +1110,11 @@ def _wrong_fit_reason(category: str, signals: Signals) -> str:
         "consumer": "Looks like personal, non-business use",
         "vendor_pitch": "Looks like a vendor pitching their own services",
     }[category]
-    return f"{what} ({', '.join(evidence[:3])})."
+    words = list(evidence[:3])
+    for concept, concept_category in CONCEPT_CATEGORY.items():
+        if concept_category == category:
+            words += [word for word in (concepts or {}).get(concept, []) if word not in words]
+    return f"{what} ({', '.join(words[:3])})." if words else f"{what}."
 
 
 def _high_intent_reasons(signals: Signals) -> list[str]:
@@ -773,7 +1128,7 @@ def _high_intent_reasons(signals: Signals) -> list[str]:
 
 def _low_intent_reasons(signals: Signals) -> list[str]:
     if signals.nurture:
-        return [f"Early-stage interest: {', '.join(signals.nurture[:3])}."]
+        return [f"Early-stage interest: {', '.join(_clip(hit) for hit in signals.nurture[:3])}."]
     if signals.buying:
         return ["Some interest, but few concrete details yet."]
     return ["A general message without a clear buying request."]
