@@ -48,6 +48,7 @@ format: install
 
 # Regenerate the pipeline app's migrations from the models (before the first release only).
 migrations: install
+	rm -f pipeline/migrations/0001_initial.py
 	$(DEV_ENV) $(PY) manage.py makemigrations pipeline
 
 bench: install

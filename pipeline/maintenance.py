@@ -33,9 +33,12 @@ def sweep() -> dict[str, int]:
     return counts
 
 
-def ensure_schedule() -> None:
-    """Create (or repoint) the django-q2 schedule that runs sweep(); idempotent."""
-    Schedule.objects.update_or_create(
+def ensure_schedule(*, using: str = "default") -> None:
+    """Create (or repoint) the django-q2 schedule that runs sweep(); idempotent.
+
+    Runs after every `migrate` (pipeline.apps), so deployments need no extra step.
+    """
+    Schedule.objects.using(using).update_or_create(
         name=engine.SWEEP_SCHEDULE_NAME,
         defaults={
             "func": "pipeline.maintenance.sweep",

@@ -52,3 +52,8 @@ def test_the_sweep_recovers_every_kind_of_lost_work(monkeypatch):
     assert email.state == OutboundEmail.State.UNKNOWN
     assert counts["emails_unknown"] == 1
     assert counts["cache_purged"] == 1 and not EnrichmentCache.objects.exists()
+
+
+def test_migrate_creates_the_sweep_schedule():
+    # The test database was built by migrate, whose post_migrate signal scheduled the sweep.
+    assert Schedule.objects.filter(func="pipeline.maintenance.sweep").exists()
