@@ -235,3 +235,32 @@ def test_parallel_steps_finishing_together_start_their_join_exactly_once(cluster
         )
     # The race must actually have happened for the test to prove anything.
     assert together >= len(run_ids) // 2
+
+
+@pytest.mark.parametrize("broker", ["orm"], indirect=True)
+def test_a_step_longer_than_its_lease_keeps_it_by_heartbeat(clusters, tmp_path):
+    cluster = clusters(workers=2, ENGINE_LEASE_SECONDS="5")
+    started = tmp_path / "started"
+    run = engine.start(
+        make_lead(),
+        pipeline=P + "CRASH",
+        options={
+            "effects_file": str(tmp_path / "effects.txt"),
+            "started_file": str(started),
+            "sleep": 8,  # longer than the 5 s lease: only heartbeats keep the step its own
+        },
+    )
+    wait_until(started.exists, timeout=30, what="the slow step to start", clusters=[cluster])
+    swept = Counter()
+
+    def done() -> bool:
+        swept.update(engine.sweep())
+        return finished([run.pk])
+
+    wait_until(done, timeout=20, what="the run to finish", clusters=[cluster], interval=0.5)
+    run.refresh_from_db()
+    assert run.status == PipelineRun.Status.SUCCEEDED, run.error
+    assert swept["expired"] == 0
+    assert executions_by_step(run) == {"effect": 1, "slow": 1, "after": 1}
+    slow = StepRun.objects.get(run=run, name="slow")
+    assert slow.attempt == 1 and slow.duration_ms >= 8000
