@@ -31,6 +31,23 @@ PATTERNS: dict[str, list[re.Pattern[str]]] = {
             _I,
         ),
         re.compile(r"\byou are (?:now|no longer)\b", _I),
+        # The same override in the other languages leads arrive in.
+        re.compile(
+            r"\b(?:ignorier\w*|vergiss|vergessen sie|missachte\w*)\s+(?:\w+\s+){0,3}(?:anweisungen|instruktionen|regeln|vorgaben)\b"
+            r"|\b(?:ignor\w*|oubli\w*)\s+(?:\w+\s+){0,3}(?:instructions|consignes)\b"
+            r"|\b(?:ignora\w*|olvida\w*|omite|omitir)\s+(?:\w+\s+){0,3}(?:instrucciones|reglas|indicaciones)\b"
+            r"|\b(?:ignor\w*|esque[çc]\w*|desconsider\w*)\s+(?:\w+\s+){0,3}(?:instruções|instrucoes|regras)\b"
+            r"|\b(?:ignora\w*|dimentic\w*)\s+(?:\w+\s+){0,3}(?:istruzioni|regole)\b"
+            r"|\b(?:negeer|vergeet)\s+(?:\w+\s+){0,3}(?:instructies|regels|opdrachten)\b"
+            r"|\b(?:zignoruj|ignoruj|zapomnij)\w*\s+(?:\w+\s+){0,3}(?:instrukcje|instrukcji|polecenia|zasady)\b"
+            r"|\b(?:ignoruj|zapome[ňn])\w*\s+(?:\w+\s+){0,3}(?:instrukce|pokyny|pravidla)\b"
+            r"|\b(?:ignorera|glöm|glem)\s+(?:\w+\s+){0,3}(?:instruktioner|instruksjoner|regler)\b"
+            r"|\b(?:talimatları|kuralları)\s+(?:\w+\s+){0,2}(?:yok say|unut|görmezden)"
+            r"|(?:игнорируй|игнорировать|проигнорируй|забудь)\w*\s+(?:\w+\s+){0,3}(?:инструкции|указания|правила)"
+            r"|(?:指示|命令|指令|ルール)を(?:すべて|全て)?(?:無視|忘れ)"
+            r"|(?:忽略|无视|忘记|忽視|無視|忘記)[^。！\n]{0,8}(?:指令|指示|规则|規則|提示)",
+            _I,
+        ),
         re.compile(
             r"\b(?:do not|don't) follow (?:your|the|any) (?:previous |prior |original )?(?:instructions|rules)\b",
             _I,
@@ -45,7 +62,10 @@ PATTERNS: dict[str, list[re.Pattern[str]]] = {
             r"\[/?(?:system|inst|sys)\]|<<\s*/?sys\s*>>|<\|\s*(?:im_start|im_end|system|endoftext)\s*\|>",
             _I,
         ),
-        re.compile(r"</?\s*(?:system|instructions?|lead_submission|context|assistant)\s*>", _I),
+        re.compile(
+            r"</?\s*(?:system|instructions?|lead_submission|context|assistant|message|label|classification|prompt)\s*>",
+            _I,
+        ),
         re.compile(r"^\s*#{2,}\s*(?:system|instructions?|new task)\b", _IM),
     ],
     "prompt_extraction": [
@@ -59,10 +79,23 @@ PATTERNS: dict[str, list[re.Pattern[str]]] = {
         ),
         re.compile(r"\bsystem\s+prompt\b", _I),
         re.compile(
+            r"\bsystemprompt\b|\bprompt (?:système|systeme|del sistema|do sistema|di sistema)\b"
+            r"|\bsystemowy prompt\b|системн\w+ (?:промпт|подсказк\w*|инструкци\w*)"
+            r"|システムプロンプト|系统提示|系統提示",
+            _I,
+        ),
+        re.compile(
             r"\b(?:verbatim|word for word)\b[\w\s]{0,30}\b(?:instructions|prompt|above)\b", _I
         ),
     ],
     "data_exfiltration": [
+        # Markdown images or links that would carry data out: {{all_customer_emails}}, PASTE_...
+        re.compile(
+            r"\{\{\s*\w*(?:customer|lead|user|client|email|prompt|secret|key)\w*\s*\}\}"
+            r"|!\[[^\]]*\]\(https?://[^)]*[?&]\w+="
+            r"|\bPASTE_\w+",
+            _I,
+        ),
         re.compile(
             r"\b(?:other|another|previous|all|every)\s+(?:of\s+your\s+)?(?:customers?|clients?|leads?|users?|submissions?|prospects?)(?:'s?)?\s+"
             r"(?:data|e-?mails?|e-?mail addresses|addresses|phone numbers|records|contact details|messages|submissions)\b",
@@ -93,6 +126,9 @@ PATTERNS: dict[str, list[re.Pattern[str]]] = {
         ),
         re.compile(r"\bauto[\s-]?(?:approve|send)\s+(?:this|my|me|the reply|the draft)\b", _I),
         re.compile(
+            r"\b(?:als|comme|como|come|jako|som|olarak|как|tot)\s+\W?high[\s_-]?intent\b", _I
+        ),
+        re.compile(
             r"\b(?:skip|bypass)\s+(?:the\s+)?(?:human\s+)?(?:review|approval)\s+(?:for|of|on)\s+(?:this|my|me)\b",
             _I,
         ),
@@ -105,6 +141,13 @@ PATTERNS: dict[str, list[re.Pattern[str]]] = {
         ),
     ],
     "ai_addressed": [
+        re.compile(
+            r"\b(?:note|message|instructions?|attention) (?:to|for) (?:the )?(?:classifier|scoring (?:model|system)|ranking system|triage system|ai|assistant)\b"
+            r"|\b(?:whichever|any|every) (?:ai|assistant|bot|model|llm)\b[^.\n]{0,20}\bread"
+            r"|\bif an? (?:ai|llm|language model|ai model|assistant|bot)\b[^.\n]{0,20}\b(?:is )?read"
+            r"|\b(?:instrucci[oó]n|instru[cç][aã]o|istruzion[ei]|anweisung|instructie|instrukcja|consigne)\w*\s+(?:para|per|für|voor|dla|pour)\s+(?:el |la |o |a |il |l'|den |die |de |le )?(?:asistente|assistente|assistenten|assistent|asystenta|assistant|ki|ia|ai|bot|modelo|modell|model)\b",
+            _I,
+        ),
         re.compile(
             r"\b(?:dear|hey|hi|hello|note to(?: the)?|attention|message for(?: the)?|to the)\s+(?:ai|a\.i\.|assistant|ai assistant|chatbot|bot|gpt|chatgpt|claude|llm|language model|model|automated system|screening system)\b",
             _I,
@@ -186,3 +229,12 @@ def detect_injection(lead: LeadInput) -> InjectionReport:
         name for name, patterns in PATTERNS.items() if any(p.search(text) for p in patterns)
     ]
     return InjectionReport(detected=bool(categories), categories=categories)
+
+
+def without_injection(text: str) -> str:
+    """The text with every span an injection pattern matches blanked out."""
+    text = _normalise(text)
+    for patterns in PATTERNS.values():
+        for pattern in patterns:
+            text = pattern.sub(" ", text)
+    return text
