@@ -267,6 +267,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "经销", "合作伙伴", "合作", "리셀러", "파트너", "제휴", "شراكة", "موزع", "वितरक",
     ),
     "consumer": (
+        "my rent", "rent", "landlord", "my apartment", "my flat", "my car", "my dog", "my cat", "my pet", "christmas", "holiday", "vacation", "my club", "church", "my neighbo*", "grocer*", "my bills", "my budget", "my garden", "recipe*", "ipad", "my iphone", "my phone", "soccer", "football team", "my team at school", "my class", "my teacher", "my professor", "homeschool*", "tutor", "tutoring", "my debts", "wohnung", "miete", "vermieter", "weihnacht*", "urlaub", "verein", "appartement", "loyer", "noël", "vacances", "anniversaires", "particulier*", "alquiler", "piso", "navidad", "vacaciones", "aluguel", "natal", "férias", "affitto", "natale", "vacanze", "appartamento", "huur", "kerst*", "vakantie", "mieszkani*", "czynsz", "święt*", "wakacj*", "nájem", "vánoc*", "dovolen*", "hyra", "semester", "kira", "tatil", "квартир*", "аренд*", "отпуск", "новый год", "家賃", "引っ越し", "旅行", "趣味", "房租", "搬家", "旅游", "爱好",
         "survey for my", "my research", "umfrage", "encuesta", "enquête", "ankieta", "anket", "опрос*", "アンケート", "问卷", "설문", "大学", "学部", "ゼミ", "大学生", "硕士", "छात्र", "छात्रा", "طالب", "طالبة", "φοιτητ*", "διπλωματικ*", "סטודנט*", "my house", "my car", "my flat",
         "for myself", "just me", "my family", "my wife",
         "my husband", "my kids", "my children", "my son", "my daughter", "my mom", "my dad",
@@ -305,6 +306,13 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "tarjoamme", "sunuyoruz", "ajansımız", "hizmetlerimiz", "предлагаем", "наше агентство",
         "наши услуги", "помогаем", "弊社では", "ご提案", "我们提供", "我们公司专业", "为您提供",
         "저희는", "제공합니다", "نقدم", "हम प्रदान",
+    ),
+    "asks_free": (
+        "free", "for free", "is it free", "free version", "free plan", "free account",
+        "free access", "no cost", "gratis", "gratuit*", "kostenlos*", "umsonst", "gratuito",
+        "gratuita", "sin costo", "de graça", "sem custo", "za darmo", "darmow*", "zdarma",
+        "bezplatn*", "gratis", "avgiftsfri*", "ilmai*", "ücretsiz", "bedava", "бесплатн*",
+        "無料", "タダ", "免费", "免費", "무료", "مجان*", "मुफ़्त", "मुफ्त", "ฟรี",
     ),
     # --- spam ---------------------------------------------------------------------------
     "seo_links": (
