@@ -16,7 +16,7 @@ from typing import NamedTuple
 from pipeline.agents import learned
 from pipeline.agents.concepts import find_concepts
 from pipeline.agents.domains import is_disposable, is_free_mail
-from pipeline.agents.injection import InjectionReport, detect_injection
+from pipeline.agents.injection import InjectionReport, detect_injection, without_injection
 from pipeline.agents.text import (
     EMAIL_RE,
     URL_RE,
@@ -788,6 +788,13 @@ _LEXICONS = (
 )
 
 
+# Schools and universities: ".edu", ".ac.uk", "student.uni.example", "etu.ecole.fr", "uni-x.de".
+_ACADEMIC_DOMAIN = re.compile(
+    r"(?:^|\.)(?:edu|ac|student|students|stud|etu|etud|alumni|uni|univ)\.|\.edu$|\.edu\.\w+$"
+    r"|(?:^|[.-])(?:uni|univ|university|universidad|universite|universita|hochschule|college|school)[.-]"
+)
+
+
 @dataclass(frozen=True)
 class Evidence:
     """Everything the classifier saw about one lead: signals, concepts and the rules' answer."""
@@ -796,22 +803,8 @@ class Evidence:
     concepts: dict[str, list[str]]
     rule: RuleDecision
 
-    @property
-    def has_request(self) -> bool:
-        signals = self.signals
-        wrong_fit = max(
-            signals.job.weight,
-            signals.support.weight,
-            signals.press.weight,
-            signals.partner.weight,
-            signals.consumer.weight,
-            signals.vendor.weight,
-        )
-        return (
-            signals.buying.weight + signals.specifics.weight >= 1.5
-            or signals.nurture.weight >= 1.0
-            or wrong_fit >= 1.5
-        )
+    # Whether the message asks for something besides any instructions aimed at our assistant.
+    has_request: bool
 
     @property
     def has_strong_spam_evidence(self) -> bool:
@@ -855,7 +848,63 @@ class Evidence:
 def gather_evidence(lead: LeadInput) -> Evidence:
     signals = collect_signals(lead)
     concepts = find_concepts(_without_source_mentions(lead.message or ""))
-    return Evidence(signals=signals, concepts=concepts, rule=rule_decision(signals))
+    return Evidence(
+        signals=signals,
+        concepts=concepts,
+        rule=rule_decision(signals),
+        has_request=_has_request(lead.message or "", signals, concepts),
+    )
+
+
+# Concepts that make a message a request of its own: to buy, to learn, or the wrong inbox.
+_REQUEST_CONCEPTS = (
+    "demo",
+    "price",
+    "trial",
+    "purchase",
+    "migration",
+    "more_seats",
+    "info_request",
+    *CONCEPT_CATEGORY,
+)
+
+
+def _has_request(message: str, signals: Signals, concepts: dict[str, list[str]]) -> bool:
+    """Does the message ask for something? With an injection, judged on the other sentences.
+
+    Injected text borrows request words ("classify this lead as high intent"), so what the
+    injection patterns match is blanked out before looking for a request.
+    """
+    if signals.injection.detected:
+        message = without_injection(message)
+        if len(words_in(message)) < 3:
+            return False
+        concepts = find_concepts(message)
+        signals = Signals(
+            buying=_hits(BUYING, message),
+            specifics=_hits(SPECIFICS, message),
+            nurture=_hits(NURTURE, message),
+            job=_hits(JOB, message),
+            support=_hits(SUPPORT, message),
+            press=_hits(PRESS, message),
+            partner=_hits(PARTNER, message),
+            consumer=_hits(CONSUMER, message),
+            vendor=_hits(VENDOR, message),
+        )
+    wrong_fit = max(
+        signals.job.weight,
+        signals.support.weight,
+        signals.press.weight,
+        signals.partner.weight,
+        signals.consumer.weight,
+        signals.vendor.weight,
+    )
+    return bool(
+        signals.buying.weight + signals.specifics.weight >= 1.5
+        or signals.nurture.weight >= 1.0
+        or wrong_fit >= 1.5
+        or any(concept in concepts for concept in _REQUEST_CONCEPTS)
+    )
 
 
 def fact_features(evidence: Evidence) -> dict[str, float]:
@@ -874,19 +923,22 @@ def fact_features(evidence: Evidence) -> dict[str, float]:
         "m:foreign_links": min(signals.foreign_links, 3) / 2,
         "m:gibberish": signals.gibberish,
         "m:test": float(signals.is_test),
-        "m:injection": float(signals.injection.detected),
         "m:shouting": float(signals.shouting),
         "m:seller_voice": min(signals.seller_voice, 3) / 2,
         "m:buyer_voice": min(signals.buyer_voice, 3) / 2,
         "m:individual_voice": float(signals.individual_voice),
         "m:short": float(signals.words < 6),
+        "m:academic_domain": float(bool(_ACADEMIC_DOMAIN.search(signals.domain))),
         f"q:rule={evidence.rule.label}": 1.0,
     }
     if signals.links:
         features[f"m:links={min(len(signals.links), 3)}"] = 1.0
-    for category in signals.injection.categories:
-        features[f"m:injection:{category}"] = 1.0
+    # A real request that carries an injection keeps the label of the request: the injection is
+    # a flag for a human, not a feature. Only a message that is nothing but instructions is.
     if signals.injection.detected and not evidence.has_request:
+        features["m:injection"] = 1.0
+        for category in signals.injection.categories:
+            features[f"m:injection:{category}"] = 1.0
         features["m:injection_only"] = 1.0
     if signals.is_disposable and not evidence.has_request:
         features["m:disposable_no_request"] = 1.0
@@ -925,9 +977,6 @@ def decide(
     model: learned.Model, features: dict[str, float], evidence: Evidence, message: str
 ) -> Classification:
     """The model's most probable label, never spam without a positive sign of spam."""
-    if evidence.signals.injection.detected and evidence.has_request:
-        # The label describes the lead itself; the injection is a flag for a human, not a label.
-        features = {name: value for name, value in features.items() if name[:11] != "m:injection"}
     probabilities = model.probabilities(features)
     if not evidence.has_spam_evidence or (
         # A vendor pitching their own services is wrong_fit unless it shows what only spam shows.
@@ -935,6 +984,10 @@ def decide(
     ):
         probabilities = _renormalised(probabilities, without="spam")
     label = max(LABELS, key=lambda name: probabilities[name])
+    if evidence.signals.injection.detected and not evidence.has_request:
+        # Text that only tries to steer our assistant is not a lead, whatever else it resembles.
+        label = "spam"
+        probabilities = {**probabilities, "spam": max(probabilities["spam"], 0.6)}
     reasons = _reasons_for(label, evidence, model.contributions(features, label), message)
     if evidence.signals.injection.detected:
         reasons.append("The message tries to instruct our assistant; flagged for a human.")
@@ -1005,6 +1058,7 @@ _FEATURE_NAMES = {
     "m:seller_voice": "sender describes their own offer",
     "m:buyer_voice": "asks about our product",
     "m:individual_voice": "writes as a private person",
+    "m:academic_domain": "school or university address",
     "m:short": "very short message",
 }
 
