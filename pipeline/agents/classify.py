@@ -16,6 +16,7 @@ from typing import NamedTuple
 from pipeline.agents import learned
 from pipeline.agents.concepts import find_concepts
 from pipeline.agents.domains import is_disposable, is_free_mail
+from pipeline.agents.fallback import fall_back_to_rules
 from pipeline.agents.injection import InjectionReport, detect_injection, without_injection
 from pipeline.agents.text import (
     EMAIL_RE,
@@ -1253,11 +1254,8 @@ def classify(
     try:
         output, usage = claude(lead)
     except LLMError as exc:
-        if exc.retryable and not fallback_on_transient:
-            raise
-        logger.warning("classify fell back to rules: %s", exc.kind)
-        return AgentResult(
-            output=by_rules, strategy="rules", usage=exc.usage, fallback_reason=str(exc)
+        return fall_back_to_rules(
+            exc, by_rules, agent="classify", fallback_on_transient=fallback_on_transient
         )
     # Flags that code establishes for sure hold whatever the model said.
     certain = {"injection", "disposable_email", "free_email"}

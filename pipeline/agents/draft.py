@@ -13,6 +13,7 @@ import logging
 import re
 from typing import Any
 
+from pipeline.agents.fallback import fall_back_to_rules
 from pipeline.agents.text import EMAIL_RE, first_name, format_submission
 from pipeline.agents.types import (
     AgentResult,
@@ -400,15 +401,8 @@ def draft_reply(
             lead, classification, score, profile, company, instruction=instruction
         )
     except LLMError as exc:
-        if exc.retryable and not fallback_on_transient:
-            raise
-        logger.warning("draft fell back to rules: %s", exc.kind)
-        return AgentResult(
-            output=by_rules,
-            strategy="rules",
-            usage=exc.usage,
-            fallback_reason=str(exc),
-            notes=notes,
+        return fall_back_to_rules(
+            exc, by_rules, agent="draft", fallback_on_transient=fallback_on_transient, notes=notes
         )
     problems = check_draft(output, lead=lead, company=company)
     if problems:

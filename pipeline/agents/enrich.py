@@ -20,6 +20,7 @@ from typing import Literal
 from django.conf import settings
 from pydantic import BaseModel, Field
 
+from pipeline.agents.fallback import fall_back_to_rules
 from pipeline.agents.types import AgentResult, CompanyProfile, FieldSource, LeadInput, LLMUsage
 from pipeline.integrations.enrich.providers import (
     EnrichmentProvider,
@@ -127,15 +128,10 @@ def run_enrichment(
     try:
         reading, usage = read_sector(profile, page_text)
     except LLMError as exc:
-        logger.warning("enrich fell back to rules: %s", exc.kind)
-        result = AgentResult(
-            output=profile,
-            strategy="rules",
-            usage=exc.usage,
-            fallback_reason=str(exc),
-            notes=notes,
+        # The page facts stand on their own: a failed sector reading never fails the step.
+        return EnrichmentRun(
+            fall_back_to_rules(exc, profile, agent="enrich", notes=notes), to_cache
         )
-        return EnrichmentRun(result, to_cache)
 
     profile = _with_sector(profile, reading)
     # Keep Claude's reading with the cached profile so other leads of this company reuse it.

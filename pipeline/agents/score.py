@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from pipeline.agents.domains import is_disposable, is_free_mail
+from pipeline.agents.fallback import fall_back_to_rules
 from pipeline.agents.text import email_domain, format_submission
 from pipeline.agents.types import (
     AgentResult,
@@ -465,15 +466,8 @@ def score_form(
     try:
         output, usage, more_notes = claude(lead, classification, parsed, criteria_version)
     except LLMError as exc:
-        if exc.retryable and not fallback_on_transient:
-            raise
-        logger.warning("score fell back to rules: %s", exc.kind)
-        return AgentResult(
-            output=by_rules,
-            strategy="rules",
-            usage=exc.usage,
-            fallback_reason=str(exc),
-            notes=notes,
+        return fall_back_to_rules(
+            exc, by_rules, agent="score", fallback_on_transient=fallback_on_transient, notes=notes
         )
     return AgentResult(output=output, strategy="claude", usage=usage, notes=notes + more_notes)
 
