@@ -209,18 +209,14 @@ def approve_draft(
         final_subject = subject if subject is not None else current.subject
         final_body = body if body is not None else current.body
         is_edited = (final_subject, final_body) != (current.subject, current.body)
-        updated = Draft.objects.filter(
-            pk=current.pk, version=version, status=Draft.Status.PENDING
-        ).update(
-            status=Draft.Status.APPROVED,
+        updated = _decide(
+            current,
+            version,
+            Draft.Status.APPROVED,
+            by=by,
+            now=now,
             subject=final_subject,
             body=final_body,
-            version=F("version") + 1,
-            decided_by=by,
-            decided_at=now,
-            claimed_by=None,
-            claimed_until=None,
-            updated_at=now,
         )
         if not updated:
             return _refusal(_load(draft), version, "approve")
@@ -291,17 +287,8 @@ def reject_draft(draft: Draft, *, by: AbstractBaseUser, version: int, reason: st
         gate, problem = _waiting_gate(current)
         if gate is None:
             return ActionResult("invalid", problem, current)
-        updated = Draft.objects.filter(
-            pk=current.pk, version=version, status=Draft.Status.PENDING
-        ).update(
-            status=Draft.Status.REJECTED,
-            reject_reason=reason,
-            version=F("version") + 1,
-            decided_by=by,
-            decided_at=now,
-            claimed_by=None,
-            claimed_until=None,
-            updated_at=now,
+        updated = _decide(
+            current, version, Draft.Status.REJECTED, by=by, now=now, reject_reason=reason
         )
         if not updated:
             return _refusal(_load(draft), version, "reject")
@@ -468,3 +455,19 @@ def retry_run(run: PipelineRun, *, by: AbstractBaseUser) -> ActionResult:
         )
     logger.info("run.retry_requested run_id=%s by=%s", run.pk, by.pk)
     return ActionResult("done", f"Run {run.pk}: {outcome.message}.")
+
+
+def _decide(draft: Draft, version: int, status: str, *, by, now, **fields) -> bool:
+    """Move a pending draft at `version` to `status`; False when a colleague got there first."""
+    return bool(
+        Draft.objects.filter(pk=draft.pk, version=version, status=Draft.Status.PENDING).update(
+            status=status,
+            version=F("version") + 1,
+            decided_by=by,
+            decided_at=now,
+            claimed_by=None,
+            claimed_until=None,
+            updated_at=now,
+            **fields,
+        )
+    )
