@@ -68,7 +68,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--json", action="store_true", help="print one JSON object")
         parser.add_argument(
-            "--keep", action="store_true", help="keep the benchmark's leads and runs afterwards"
+            "--keep",
+            action="store_true",
+            help="keep the benchmark's leads, runs and cluster log afterwards",
         )
 
     def handle(self, *args, **options):
@@ -91,7 +93,7 @@ class Command(BaseCommand):
 
     def _bench(self, runs, workers, step_seconds, concurrency, options) -> None:
         # Other load on the machine moves every figure: say how busy it was before we began.
-        machine = {"cpus": os.cpu_count(), "load_average_1m_before": os.getloadavg()[0]}
+        machine = {"cpus": os.cpu_count(), "load_average_1m_before": round(os.getloadavg()[0], 2)}
         broker = settings.Q_BROKER
         redis_url = settings.REDIS_URL if broker == "redis" else None
         queue = f"{settings.Q_CLUSTER['name']}-bench-{os.getpid()}"
@@ -151,6 +153,8 @@ class Command(BaseCommand):
             bench.purge_queue(queue, redis_url=redis_url)
             if not options["keep"]:
                 Lead.objects.filter(pk__in=[lead.pk for lead in leads]).delete()
+        if not options["keep"]:
+            cluster.log_path.unlink(missing_ok=True)  # kept, and named in the error, on failure
         if options["json"]:
             self.stdout.write(json.dumps(report))
         else:
