@@ -16,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from pipeline.forms import HONEYPOT_FIELD, LeadForm
 from pipeline.intake import ratelimit, webhooks
 from pipeline.intake.errors import DeliveryConflict, IntakeError, InvalidLead
-from pipeline.intake.normalize import LEAD_FIELDS, apply_field_mapping
+from pipeline.intake.normalize import LEAD_FIELDS, MAX_NESTING, apply_field_mapping
 from pipeline.intake.receive import Receipt, receive_submission
 from pipeline.intake.traps import check_form_token, cross_origin_reason, issue_form_token
 from pipeline.models import Submission, WebhookSource
@@ -75,7 +75,10 @@ def _receive_webhook(request: HttpRequest, slug: str) -> Receipt:
         )
     payload = webhooks.parse_payload(text, kind)
     key = webhooks.delivery_key(request.headers, webhook_id)
-    mapped = apply_field_mapping(payload, source.field_mapping or {})
+    try:
+        mapped = apply_field_mapping(payload, source.field_mapping or {})
+    except RecursionError:  # copying a body nested hundreds deep: refuse it, not a 500
+        raise InvalidLead({"body": f"nested deeper than {MAX_NESTING} levels"}) from None
     return receive_submission(
         mapped.fields,
         custom_fields=mapped.custom_fields,

@@ -7,7 +7,7 @@ from pipeline import intake_views
 app_name = "pipeline"
 
 urlpatterns: list = [
-    path("webhooks/<str:slug>/", intake_views.webhook, name="webhook"),
+    path("webhooks/<slug:slug>/", intake_views.webhook, name="webhook"),
     path("f/<slug:slug>/", intake_views.hosted_form, name="form"),
     path("f/<slug:slug>/thanks/", intake_views.form_thanks, name="form_thanks"),
 ]

@@ -395,7 +395,7 @@ def run_retry(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Pages owned by other areas (placeholders until then) ------------------------------------
 
 
-@login_required
+@staff("pipeline.view_scoringconfig")
 def scoring(request):
     config = ScoringConfig.current()
     return render(
@@ -405,7 +405,7 @@ def scoring(request):
     )
 
 
-@login_required
+@staff(VIEW)
 def dashboard(request):
     return render(
         request, "review/dashboard.html", {"nav": "dashboard", **queries.dashboard_figures()}

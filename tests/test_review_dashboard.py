@@ -70,3 +70,9 @@ def test_the_scoring_page_lists_the_criteria_in_force(reviewer_client):
     assert "at least <strong>70</strong>" in html
     for criterion in DEFAULT_CRITERIA:
         assert criterion["label"] in html
+
+
+def test_a_signed_in_user_outside_the_staff_groups_sees_neither_page(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("visitor", password="x"))
+    assert client.get("/dashboard/").status_code == 403
+    assert client.get("/scoring/").status_code == 403

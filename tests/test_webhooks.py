@@ -462,3 +462,26 @@ def test_a_stored_lead_whose_run_cannot_start_is_still_accepted_and_started_late
     submission.refresh_from_db()
     assert submission.response["run_id"] == run.pk
     assert start_pending_runs(older_than_seconds=0) == 0
+
+
+def test_a_body_nested_hundreds_deep_is_refused_with_400_not_500(client, source):
+    body = b'{"email": "a@b.example", "x": ' + b'{"a": ' * 800 + b"1" + b"}" * 800 + b"}"
+    response = deliver(client, *source, body=body)
+    assert response.status_code == 400
+    assert "nested deeper than" in response.json()["errors"]["body"]
+    assert not Submission.objects.exists()
+
+
+def test_an_international_address_too_long_once_in_ascii_is_refused(client, source):
+    label = "東京都千代田区丸の内一丁目二番三号"  # 17 characters, 70 once punycoded
+    email = "a@" + ".".join([label] * 14) + ".jp"
+    response = deliver(client, *source, {"email": email, "message": "hello"})
+    assert response.status_code == 400
+    assert "once normalised" in response.json()["errors"]["email"]
+
+
+def test_a_slug_with_a_nul_byte_is_404(client):
+    assert (
+        client.post("/webhooks/a%00b/", data=b"{}", content_type="application/json").status_code
+        == 404
+    )

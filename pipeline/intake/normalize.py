@@ -46,6 +46,8 @@ _LAST_NAME = ("last_name", "lastname", "family_name", "surname")
 PHONE_MIN_DIGITS = 6
 PHONE_MAX_DIGITS = 15  # E.164
 MAX_NESTING = 32
+# Lead.email_normalized holds at most this (RFC 3696 limit for an address).
+MAX_EMAIL_LENGTH = 320
 
 _validate_email = EmailValidator(message="not a valid email address")
 
@@ -192,6 +194,10 @@ def clean_lead_fields(raw: Mapping[str, Any]) -> LeadFields:
             errors["email"] = "not a valid email address"
         else:
             email_normalized = normalize_email(values["email"])
+            # An international domain grows when spelled in ASCII (punycode).
+            if len(email_normalized) > MAX_EMAIL_LENGTH:
+                errors["email"] = f"too long: at most {MAX_EMAIL_LENGTH} characters once normalised"
+                email_normalized = ""
     if values.get("phone"):
         phone_normalized = normalize_phone(values["phone"]) or ""
         if not phone_normalized:
