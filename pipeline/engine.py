@@ -634,7 +634,15 @@ class _Heartbeat:
         interval = settings.ENGINE_LEASE_SECONDS / 3
         try:
             while not self.stop.wait(interval):
-                extend_lease(self.step_run_id, self.me)
+                try:
+                    extend_lease(self.step_run_id, self.me)
+                except Exception as error:  # a busy database: try again next beat
+                    _log(
+                        "step.heartbeat_failed",
+                        step_run_id=self.step_run_id,
+                        error=type(error).__name__,
+                        level=logging.WARNING,
+                    )
         finally:
             connections.close_all()
 

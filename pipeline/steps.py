@@ -89,10 +89,6 @@ def worth_enriching(context: StepContext) -> str | None:
 
 
 def worth_drafting(context: StepContext) -> str | None:
-    from pipeline.agents.draft import needs_draft
-
-    if not needs_draft(classification_of(context)):
-        return "spam gets no reply"
     decision = scored_of(context).decision
     if decision.action == "discard":
         return f"no draft: {decision.reason}"
@@ -118,6 +114,8 @@ def should_send(context: StepContext) -> str | None:
         return "nothing approved to send"
     if context.options.get("dry_run"):
         return "dry run: nothing is sent"
+    if not Lead.objects.filter(pk=context.lead.pk).exclude(email="").exists():
+        return "no email address to send to: reply by phone"
     return None
 
 
@@ -183,6 +181,7 @@ def score_final(context: StepContext) -> StepResult:
         auto_send_labels=list(config.auto_send_labels) if config else ["high_intent"],
         auto_send_paused=OperationsSettings.load().auto_send_paused,
         lead_flagged=lead.is_flagged or lead.unsubscribed_at is not None,
+        has_email=bool(lead.email),
     )
     Lead.objects.filter(pk=lead.pk).update(score=result.output.value)
     type(context.run).objects.filter(pk=context.run.pk).update(
@@ -207,16 +206,20 @@ def crm_write(context: StepContext):
 
 def draft(context: StepContext):
     """Write the reply and put it where a human (or the gate) decides about it."""
-    from pipeline.agents.draft import draft_reply
+    from pipeline.agents.draft import draft_reply, needs_draft
     from pipeline.agents.types import CompanyVoice
 
     scored = scored_of(context)
     classification = classification_of(context)
+    drafting_as = classification
+    if not needs_draft(classification):
+        # Possibly spam, not sure enough to discard: a cautious reply for the reviewer to judge.
+        drafting_as = classification.model_copy(update={"label": "low_intent"})
     company = company_voice(CompanyVoice)
     instruction = str(context.options.get("draft_instruction", ""))[:500]
     result = draft_reply(
         lead_input(context),
-        classification,
+        drafting_as,
         scored.score,
         profile_of(context),
         company,
@@ -275,26 +278,49 @@ def gate(context: StepContext):
     """Auto-approve when the decision says so and nothing changed since; else wait for a human."""
     draft_id = context.outputs["draft"]["draft_id"]
     scored = scored_of(context)
-    lead = Lead.objects.get(pk=context.lead.pk)
-    paused = OperationsSettings.load().auto_send_paused
-    row = Draft.objects.get(pk=draft_id)
-    if scored.decision.action == "auto_send" and not paused and not lead.is_flagged:
-        Draft.objects.filter(pk=draft_id, status=Draft.Status.PENDING).update(
+    if scored.decision.action != "auto_send":
+        return Wait("review", {"draft_id": draft_id, "reason": scored.decision.reason})
+    # Things may have changed since the decision: check them again right before sending.
+    reason = auto_send_refusal(context)
+    if reason is None:
+        row = Draft.objects.get(pk=draft_id)
+        approved = Draft.objects.filter(pk=draft_id, status=Draft.Status.PENDING).update(
             status=Draft.Status.APPROVED, decided_at=timezone.now()
         )
-        return {
-            "draft_id": draft_id,
-            "subject": row.subject,
-            "body": row.body,
-            "approved_by": None,
-            "auto": True,
-        }
-    reason = (
-        "auto-send is paused"
-        if paused and scored.decision.action == "auto_send"
-        else (scored.decision.reason)
-    )
+        if approved:
+            return {
+                "draft_id": draft_id,
+                "subject": row.subject,
+                "body": row.body,
+                "approved_by": None,
+                "auto": True,
+            }
+        reason = "the draft changed before it could be sent"
+    held_back = {"decision": "review", "decision_reason": f"Auto-send held back: {reason}."[:500]}
+    type(context.run).objects.filter(pk=context.run.pk).update(**held_back)
+    Draft.objects.filter(pk=draft_id).update(**held_back)
     return Wait("review", {"draft_id": draft_id, "reason": reason})
+
+
+def auto_send_refusal(context: StepContext) -> str | None:
+    """Why a draft decided for auto-send must wait for a human after all, or None."""
+    from pipeline.models import OutboundEmail
+
+    lead = Lead.objects.get(pk=context.lead.pk)
+    if OperationsSettings.load().auto_send_paused:
+        return "auto-send is paused"
+    if lead.is_flagged:
+        return "the lead is flagged"
+    if lead.unsubscribed_at is not None:
+        return "the lead unsubscribed"
+    earlier = (
+        OutboundEmail.objects.filter(lead=lead, kind="first_reply")
+        .exclude(run=context.run)
+        .exclude(state__in=[OutboundEmail.State.FAILED, OutboundEmail.State.CANCELLED])
+    )
+    if earlier.exists():
+        return "this person already got a reply; a human decides whether to answer again"
+    return None
 
 
 def send(context: StepContext):

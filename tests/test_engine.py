@@ -3,6 +3,7 @@
 import time
 
 import pytest
+from django.db import OperationalError
 
 from pipeline import engine
 from pipeline.definitions import Pipeline, PipelineDefinitionError, Retry, Step
@@ -304,3 +305,21 @@ def test_a_worker_continues_with_the_successor_that_has_the_longest_way_to_go():
     names = dict(StepRun.objects.filter(run=run).values_list("pk", "name"))
     # After score_final, draft (then send) stays with the worker; crm goes to the queue.
     assert [names[step_run_id] for step_run_id in dispatched] == ["classify", "score_form", "crm"]
+
+
+def test_a_heartbeat_that_fails_once_keeps_beating(monkeypatch, settings):
+    import time
+
+    settings.ENGINE_LEASE_SECONDS = 0.3  # beats every 0.1 s
+    calls: list[int] = []
+
+    def flaky_extend(step_run_id, me):
+        calls.append(step_run_id)
+        if len(calls) == 1:
+            raise OperationalError("database is locked")
+        return True
+
+    monkeypatch.setattr(engine, "extend_lease", flaky_extend)
+    with engine._Heartbeat(7, "me"):
+        time.sleep(0.6)
+    assert len(calls) >= 3 and set(calls) == {7}

@@ -150,3 +150,61 @@ def test_a_dry_run_writes_the_builtin_crm_but_sends_nothing():
     assert send.status == StepRun.Status.SKIPPED and "dry run" in send.skip_reason
     assert Contact.objects.filter(lead=lead).exists()
     assert not OutboundEmail.objects.filter(run=run).exists()
+
+
+def test_a_lead_that_is_only_possibly_spam_waits_in_the_queue_with_a_draft(monkeypatch):
+    from pipeline.agents import classify as classify_module
+    from pipeline.agents.types import AgentResult, Classification
+
+    def unsure(lead, **kwargs):
+        return AgentResult(
+            output=Classification(label="spam", confidence=0.45, reasons=["odd wording"]),
+            strategy="rules",
+        )
+
+    monkeypatch.setattr(classify_module, "classify", unsure)
+    run = run_for(BUYER, email="dana@northwind-logistics.example", company="Northwind")
+    assert run.decision == "review" and "confidence" in run.decision_reason
+    assert run.status == PipelineRun.Status.WAITING
+    draft = Draft.objects.get(run=run, status=Draft.Status.PENDING)
+    assert draft.label == "spam" and draft.body
+
+
+def test_a_lead_without_email_goes_to_review_and_approval_sends_nothing():
+    lead = make_lead(
+        email="", email_normalized="", phone="+1 555 0100", phone_normalized="+15550100"
+    )
+    submission = make_submission(lead, message=BUYER, email="", phone="+1 555 0100")
+    run = engine.run_inline(lead, submission)
+    assert run.decision == "review" and "No email address" in run.decision_reason
+    draft = Draft.objects.get(run=run)
+    gate = run.steps.get(name="gate")
+    engine.continue_inline(
+        lambda dispatch: engine.resume(
+            gate,
+            {
+                "draft_id": draft.pk,
+                "subject": draft.subject,
+                "body": draft.body,
+                "approved_by": None,
+                "auto": False,
+            },
+            dispatch=dispatch,
+        )
+    )
+    run.refresh_from_db()
+    assert run.status == PipelineRun.Status.SUCCEEDED
+    send = run.steps.get(name="send")
+    assert send.status == StepRun.Status.SKIPPED and "no email address" in send.skip_reason
+    assert mail.outbox == []
+
+
+def test_a_second_submission_from_someone_already_answered_waits_for_a_human():
+    lead = make_lead(email="dana@northwind-logistics.example", company="Northwind")
+    first = engine.run_inline(lead, make_submission(lead, message=BUYER))
+    assert first.decision == "auto_send" and len(mail.outbox) == 1
+    second = engine.run_inline(lead, make_submission(lead, message=BUYER + " Any news?"))
+    assert second.status == PipelineRun.Status.WAITING
+    assert second.decision == "review" and "already got a reply" in second.decision_reason
+    assert Draft.objects.get(run=second).status == Draft.Status.PENDING
+    assert len(mail.outbox) == 1

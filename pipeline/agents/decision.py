@@ -17,6 +17,7 @@ def decide(
     auto_send_labels: list[str],
     auto_send_paused: bool,
     lead_flagged: bool,
+    has_email: bool = True,
 ) -> Decision:
     """First matching rule wins; the reason says which one, with the numbers."""
     label = classification.label
@@ -38,6 +39,8 @@ def decide(
         )
     if label == "wrong_fit":
         return Decision(action="review", reason="Wrong-fit replies always go to review.")
+    if not has_email:
+        return Decision(action="review", reason="No email address: a human replies by phone.")
     if "disposable_email" in classification.flags:
         return Decision(
             action="review", reason="Disposable email address: a human checks before we reply."
