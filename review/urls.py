@@ -20,4 +20,5 @@ urlpatterns = [
     path("runs/<int:pk>/retry/", views.run_retry, name="run_retry"),
     path("scoring/", views.scoring, name="scoring"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("dashboard/auto-send/", views.auto_send, name="auto_send"),
 ]

@@ -410,3 +410,19 @@ def dashboard(request):
     return render(
         request, "review/dashboard.html", {"nav": "dashboard", **queries.dashboard_figures()}
     )
+
+
+@staff("pipeline.change_settings")
+@require_POST
+def auto_send(request):
+    from pipeline.operations import set_auto_send_paused
+
+    paused = request.POST.get("paused") == "1"
+    set_auto_send_paused(paused, by=request.user)
+    messages.success(
+        request,
+        "Auto-send is paused: every draft waits for review."
+        if paused
+        else "Auto-send is on again.",
+    )
+    return redirect("review:dashboard")

@@ -76,3 +76,26 @@ def test_a_signed_in_user_outside_the_staff_groups_sees_neither_page(client, dja
     client.force_login(django_user_model.objects.create_user("visitor", password="x"))
     assert client.get("/dashboard/").status_code == 403
     assert client.get("/scoring/").status_code == 403
+
+
+def test_an_admin_pauses_and_resumes_auto_send_from_the_dashboard(client):
+    from pipeline.models import OperationsSettings
+
+    admin = make_reviewer(group="Admins")
+    client.force_login(admin)
+    assert "Pause auto-send" in client.get("/dashboard/").content.decode()
+    response = client.post("/dashboard/auto-send/", {"paused": "1"})
+    assert response.status_code == 302
+    settings_row = OperationsSettings.load()
+    assert settings_row.auto_send_paused and settings_row.updated_by == admin
+    assert "Resume auto-send" in client.get("/dashboard/").content.decode()
+    client.post("/dashboard/auto-send/", {"paused": "0"})
+    assert not OperationsSettings.load().auto_send_paused
+
+
+def test_a_reviewer_can_neither_see_nor_use_the_switch(reviewer_client):
+    assert "Pause auto-send" not in reviewer_client.get("/dashboard/").content.decode()
+    assert reviewer_client.post("/dashboard/auto-send/", {"paused": "1"}).status_code == 403
+    from pipeline.models import OperationsSettings
+
+    assert not OperationsSettings.load().auto_send_paused
