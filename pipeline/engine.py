@@ -26,8 +26,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connections, transaction
-from django.db.models import F, Q
+from django.db import close_old_connections, connections, router, transaction
 from django.utils import timezone
 from pydantic import BaseModel
 
@@ -260,17 +259,18 @@ def _execute_one(
 def _claim(step_run_id: int, me: str) -> tuple[StepRun, None] | None:
     """Take the step if it is queued and due: exactly one caller wins the conditional UPDATE."""
     now = timezone.now()
-    claimed = (
-        StepRun.objects.filter(pk=step_run_id, status=Status.QUEUED)
-        .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
-        .update(
-            status=Status.RUNNING,
-            attempt=F("attempt") + 1,
-            started_at=now,
-            finished_at=None,
-            worker_id=me,
-            lease_expires_at=now + timedelta(seconds=settings.ENGINE_LEASE_SECONDS),
-        )
+    claimed = _update_step(
+        step_run_id,
+        {
+            "status": Status.RUNNING,
+            "started_at": now,
+            "finished_at": None,
+            "worker_id": me,
+            "lease_expires_at": now + timedelta(seconds=settings.ENGINE_LEASE_SECONDS),
+        },
+        status=Status.QUEUED,
+        due_at=now,
+        add_attempt=True,
     )
     if not claimed:
         _log("step.claim_skipped", step_run_id=step_run_id)
@@ -407,21 +407,18 @@ def _finish(
         )
     ready: list[int] = []
     with transaction.atomic():
-        run = PipelineRun.objects.select_for_update().get(pk=step_run.run_id)
-        updated = StepRun.objects.filter(
-            pk=step_run.pk, status=Status.RUNNING, worker_id=me, attempt=step_run.attempt
-        ).update(**fields)
-        if not updated:
+        run = _lock_run(step_run.run)
+        # Read the clock again under the lock: a need that finished in parallel committed
+        # before we got it, so successors are never ready (or the run over) before it finished.
+        locked_at = timezone.now()
+        steps = _finish_step(run, step_run, fields, me)
+        if steps is None:
             # The sweeper gave the step to another worker after our lease ran out.
             _log("step.result_discarded", run_id=run.pk, step=step_run.name, level=logging.WARNING)
             return None
         if result is not None and result.fallback_reason and not run.is_degraded:
             run.is_degraded = True
             run.save(update_fields=["is_degraded"])
-        # Read the clock again under the lock: a need that finished in parallel committed
-        # before we got it, so successors are never ready (or the run over) before it finished.
-        locked_at = timezone.now()
-        steps = _step_states(run)
         if status in (Status.SUCCEEDED, Status.SKIPPED):
             ready = _ready_successors(
                 definition, run, step_run.name, locked_at, steps=steps, claim_for=me
@@ -450,10 +447,146 @@ StepStates = dict[str, list]
 
 
 def _step_states(run: PipelineRun) -> StepStates:
-    return {
-        name: [status, pk]
-        for name, status, pk in StepRun.objects.filter(run=run).values_list("name", "status", "pk")
-    }
+    connection = _connection()
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Identifiers come from the model's meta; every value is a parameter.
+            f"SELECT {qn('name')}, {qn('status')}, {qn('id')} FROM {qn(StepRun._meta.db_table)}"  # noqa: S608
+            f" WHERE {qn('run_id')} = %s",
+            [run.pk],
+        )
+        return {name: [status, pk] for name, status, pk in cursor.fetchall()}
+
+
+# The hot path of a hop (claim, finish, read the run's step states, claim a successor) is plain
+# parametrised SQL: Django's query building cost about as much CPU as the statements themselves.
+# Values still go through each field's get_db_prep_save, so they are stored exactly as the ORM
+# would store them.
+
+
+def _connection():
+    return connections[router.db_for_write(StepRun)]
+
+
+def _update_step(step_run_id: int, fields: dict[str, Any], **where: Any) -> int:
+    """UPDATE one StepRun if it is still in `status` (and held by `worker_id` at `attempt`).
+
+    Returns the row count: 0 means someone else moved the step first.
+    """
+    connection = _connection()
+    sql, params = _update_step_sql(connection, step_run_id, fields, **where)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def _update_step_sql(
+    connection,
+    step_run_id: int,
+    fields: dict[str, Any],
+    *,
+    status: str,
+    worker_id: str | None = None,
+    attempt: int | None = None,
+    due_at=None,
+    add_attempt: bool = False,
+) -> tuple[str, list[Any]]:
+    qn = connection.ops.quote_name
+    meta = StepRun._meta
+    assignments = []
+    params: list[Any] = []
+    for name, value in fields.items():
+        field = meta.get_field(name)
+        assignments.append(f"{qn(field.column)} = %s")
+        params.append(field.get_db_prep_save(value, connection))
+    if add_attempt:
+        assignments.append(f"{qn('attempt')} = {qn('attempt')} + 1")
+    conditions = [f"{qn('id')} = %s", f"{qn('status')} = %s"]
+    params += [step_run_id, status]
+    if worker_id is not None:
+        conditions.append(f"{qn('worker_id')} = %s")
+        params.append(worker_id)
+    if attempt is not None:
+        conditions.append(f"{qn('attempt')} = %s")
+        params.append(attempt)
+    if due_at is not None:
+        conditions.append(f"({qn('not_before')} IS NULL OR {qn('not_before')} <= %s)")
+        params.append(meta.get_field("not_before").get_db_prep_save(due_at, connection))
+    # Identifiers come from the model's meta; every value is a parameter.
+    sql = (
+        f"UPDATE {qn(meta.db_table)} SET {', '.join(assignments)}"  # noqa: S608
+        f" WHERE {' AND '.join(conditions)}"
+    )
+    return sql, params
+
+
+def _finish_step(
+    run: PipelineRun, step_run: StepRun, fields: dict[str, Any], me: str
+) -> StepStates | None:
+    """Store a running step's outcome, then read the run's step states (under the run's lock).
+
+    Returns None when the step is no longer this worker's attempt (nothing was written).
+    """
+    connection = _connection()
+    update_sql, params = _update_step_sql(
+        connection,
+        step_run.pk,
+        fields,
+        status=Status.RUNNING,
+        worker_id=me,
+        attempt=step_run.attempt,
+    )
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(update_sql, params)
+            if not cursor.rowcount:
+                return None
+        return _step_states(run)
+    # One round trip on PostgreSQL. The SELECT shares the statement's snapshot, taken after the
+    # run lock was granted (so every step finished under that lock is seen) but before the
+    # UPDATE in its WITH: it reports this step's old status, replaced below. Should the UPDATE
+    # wait for this step's row (a heartbeat), the snapshot predates the wait; steps only become
+    # done under the run lock we hold, so readiness and the run's end are still exact.
+    qn = connection.ops.quote_name
+    table = qn(StepRun._meta.db_table)
+    sql = (
+        f"WITH finished AS ({update_sql} RETURNING {qn('id')}) "  # noqa: S608
+        f"SELECT {qn('name')}, {qn('status')}, {qn('id')}, (SELECT COUNT(*) FROM finished)"
+        f" FROM {table} WHERE {qn('run_id')} = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, run.pk])
+        rows = cursor.fetchall()
+    if not rows or not rows[0][3]:
+        return None
+    steps = {name: [status, pk] for name, status, pk, _ in rows}
+    steps[step_run.name][0] = fields["status"]
+    return steps
+
+
+def _lock_run(run: PipelineRun) -> PipelineRun:
+    """Lock the run's row (SELECT ... FOR UPDATE; SQLite's IMMEDIATE transaction already holds
+    the write lock) and refresh the fields the engine decides on: status and is_degraded.
+
+    Must be called inside transaction.atomic(). Step states are read by a separate statement
+    after this one: on PostgreSQL a statement's snapshot is taken before it waits for a lock.
+    """
+    connection = _connection()
+    qn = connection.ops.quote_name
+    sql = (
+        f"SELECT {qn('status')}, {qn('is_degraded')} FROM {qn(PipelineRun._meta.db_table)}"  # noqa: S608
+        f" WHERE {qn('id')} = %s"
+    )
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [run.pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise PipelineRun.DoesNotExist(f"run {run.pk} no longer exists")
+    run.status, run.is_degraded = row[0], bool(row[1])
+    return run
 
 
 def _ready_successors(
@@ -494,16 +627,20 @@ def _ready_successors(
             status=Status.QUEUED, ready_at=now, queued_at=now, not_before=None
         )
     if claim_for:
-        StepRun.objects.filter(pk=ready[0], status=Status.PENDING).update(
-            status=Status.RUNNING,
-            attempt=F("attempt") + 1,
-            ready_at=now,
-            queued_at=now,
-            not_before=None,
-            started_at=now,
-            finished_at=None,
-            worker_id=claim_for,
-            lease_expires_at=now + timedelta(seconds=settings.ENGINE_LEASE_SECONDS),
+        _update_step(
+            ready[0],
+            {
+                "status": Status.RUNNING,
+                "ready_at": now,
+                "queued_at": now,
+                "not_before": None,
+                "started_at": now,
+                "finished_at": None,
+                "worker_id": claim_for,
+                "lease_expires_at": now + timedelta(seconds=settings.ENGINE_LEASE_SECONDS),
+            },
+            status=Status.PENDING,
+            add_attempt=True,
         )
     for state in steps.values():
         if state[1] in ready:
