@@ -154,11 +154,10 @@ def _record_edit(current: Draft, *, by, subject: str, body: str, new_version: in
         body=body,
         author=by,
     )
-    ReviewAction.objects.create(
-        lead_id=current.lead_id,
-        draft=current,
-        user=by,
-        action="edit",
+    _audit(
+        current,
+        by,
+        "edit",
         detail={
             "revision": revision.number,
             "version": new_version,
@@ -237,11 +236,10 @@ def approve_draft(
         if not outcome.changed:
             transaction.set_rollback(True)
             return ActionResult("conflict", outcome.message, current)
-        ReviewAction.objects.create(
-            lead_id=current.lead_id,
-            draft=current,
-            user=by,
-            action="approve",
+        _audit(
+            current,
+            by,
+            "approve",
             detail={"version": version + 1, "edited": is_edited, "run_id": current.run_id},
         )
     logger.info("draft.approved draft_id=%s run_id=%s by=%s", current.pk, current.run_id, by.pk)
@@ -296,11 +294,10 @@ def reject_draft(draft: Draft, *, by: AbstractBaseUser, version: int, reason: st
         if not outcome.changed:
             transaction.set_rollback(True)
             return ActionResult("conflict", outcome.message, current)
-        ReviewAction.objects.create(
-            lead_id=current.lead_id,
-            draft=current,
-            user=by,
-            action="reject",
+        _audit(
+            current,
+            by,
+            "reject",
             detail={"reason": reason, "version": version + 1, "run_id": current.run_id},
         )
     logger.info("draft.rejected draft_id=%s run_id=%s by=%s", current.pk, current.run_id, by.pk)
@@ -344,11 +341,10 @@ def regenerate_draft(
         if not outcome.changed:
             transaction.set_rollback(True)
             return ActionResult("conflict", outcome.message, current)
-        ReviewAction.objects.create(
-            lead_id=current.lead_id,
-            draft=current,
-            user=by,
-            action="regenerate",
+        _audit(
+            current,
+            by,
+            "regenerate",
             detail={"instruction": instruction, "run_id": run.pk},
         )
     logger.info("draft.regenerating draft_id=%s run_id=%s by=%s", current.pk, run.pk, by.pk)
@@ -376,11 +372,10 @@ def reassign_draft(
         ).update(assigned_to_id=to_id, updated_at=timezone.now())
         if not updated:
             return ActionResult("conflict", "Someone reassigned this draft just now.", _load(draft))
-        ReviewAction.objects.create(
-            lead_id=current.lead_id,
-            draft=current,
-            user=by,
-            action="reassign",
+        _audit(
+            current,
+            by,
+            "reassign",
             detail={
                 "from": current.assigned_to.get_username() if current.assigned_to else None,
                 "to": to.get_username() if to is not None else None,
@@ -428,11 +423,10 @@ def claim_draft(draft: Draft, *, by: AbstractBaseUser) -> ActionResult:
             claimed_by=None, claimed_until=None
         )
         if not is_renewal:
-            ReviewAction.objects.create(
-                lead_id=current.lead_id,
-                draft=current,
-                user=by,
-                action="claim",
+            _audit(
+                current,
+                by,
+                "claim",
                 detail={"until": until.isoformat()},
             )
     return ActionResult("done", "You are reviewing this draft.", _load(draft))
@@ -470,4 +464,11 @@ def _decide(draft: Draft, version: int, status: str, *, by, now, **fields) -> bo
             updated_at=now,
             **fields,
         )
+    )
+
+
+def _audit(draft: Draft, by, action: str, *, detail: dict) -> ReviewAction:
+    """The audit row every draft action writes (shown on the lead page)."""
+    return ReviewAction.objects.create(
+        lead_id=draft.lead_id, draft=draft, user=by, action=action, detail=detail
     )
