@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := run
 
-VENV := .venv
+VENV ?= .venv
 PY := $(VENV)/bin/python
 # Find a Python >= 3.12: $PYTHON, then python3.x on PATH, then pyenv's versions folder.
 PYTHON ?= $(shell for c in python3.14 python3.13 python3.12 python3 \
@@ -10,20 +10,38 @@ PYTHON ?= $(shell for c in python3.14 python3.13 python3.12 python3 \
 	  if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then \
 	    command -v $$c; break; fi; done)
 
+# uv installs exactly uv.lock (versions and hashes). It is pinned here and bootstrapped with pip
+# into .uv/, outside the project's environment, so `uv sync` never removes or upgrades it.
+UV_VERSION := 0.13.8
+UV := .uv/bin/uv
+# Never download a Python build: use the interpreter found above. The project's .venv is $(VENV).
+UV_ENV := UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT=$(VENV) UV_LINK_MODE=copy
+
 DEV_ENV := DEBUG=1
-TEST_ENV := SECRET_KEY=test-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz
 
-.PHONY: run install setup test test-fast lint format migrations bench eval vendor clean
+.PHONY: run install setup test test-fast lint lock lock-check upgrade format migrations bench eval vendor clean
 
-$(VENV)/.installed: pyproject.toml
+define need_python
 	@if [ -z "$(PYTHON)" ]; then \
 	  echo "LeadOps needs Python 3.12 or newer (Django 6). Install one (e.g. 'pyenv install 3.13'," >&2; \
 	  echo "or your system's python3.13 package) or point PYTHON=/path/to/python3.12 at it." >&2; \
 	  exit 1; fi
-	@echo "Creating $(VENV) with $(PYTHON)"
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+endef
+
+$(UV):
+	$(need_python)
+	@echo "Bootstrapping uv $(UV_VERSION) into .uv/ with $(PYTHON)"
+	@test -x .uv/venv/bin/python || $(PYTHON) -m venv .uv/venv
+	.uv/venv/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	@mkdir -p .uv/bin && ln -sf ../venv/bin/uv $(UV)
+
+# The project itself is installed editable; everything else exactly as locked, nothing extra.
+# --locked also refuses a uv.lock that no longer matches pyproject.toml, instead of ignoring it.
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(need_python)
+	@$(UV_ENV) $(UV) sync --locked --extra dev --python $(PYTHON) || { \
+	  echo "make install failed. If uv says the lockfile needs to be updated, pyproject.toml" >&2; \
+	  echo "changed without uv.lock: run 'make lock' and commit uv.lock with it." >&2; exit 1; }
 	@touch $@
 
 install: $(VENV)/.installed
@@ -35,21 +53,40 @@ setup: install
 run: setup
 	$(DEV_ENV) $(PY) manage.py serve
 
+# The suite reads tests/settings.py (pyproject's DJANGO_SETTINGS_MODULE), so bare pytest works too.
 test: install
-	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The suite in parallel (pytest-xdist, one process per core) without the browser tests and the
+# slow ones that start real worker clusters: the quick loop while developing.
+test-fast: install
+	$(PY) -m pytest -n auto -m "not browser and not slow" $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+# Regenerate uv.lock from pyproject.toml (after changing a dependency range); commit both.
+lock: | $(UV)
+	$(UV_ENV) $(UV) lock --python $(PYTHON)
+
+# Fails when uv.lock no longer matches pyproject.toml (CI runs it).
+lock-check: | $(UV)
+	$(UV_ENV) $(UV) lock --check --python $(PYTHON)
+
+# Move every dependency to the newest version its range allows, install it and run the tests.
+upgrade: | $(UV)
+	$(UV_ENV) $(UV) lock --upgrade --python $(PYTHON)
+	$(MAKE) install test
 
 format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-# Regenerate the pipeline app's migrations from the models (before the first release only).
+# A new migration for each model change; applied migrations are never rewritten or deleted.
 migrations: install
-	rm -f pipeline/migrations/0001_initial.py
-	$(DEV_ENV) $(PY) manage.py makemigrations pipeline
+	$(DEV_ENV) $(PY) manage.py makemigrations pipeline review
 
 bench: install
 	$(DEV_ENV) $(PY) manage.py bench_engine
@@ -64,4 +101,4 @@ vendor:
 	cp /tmp/leadops-vendor/package/dist/htmx.min.js /tmp/leadops-vendor/package/LICENSE static/vendor/htmx/
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache
+	rm -rf $(VENV) .uv staticfiles .pytest_cache

@@ -1,0 +1,35 @@
+"""gunicorn settings for LeadOps: `gunicorn -c deploy/gunicorn.conf.py leadops.wsgi`.
+
+Threads, not sync workers: a sync worker is held by one client for as long as that client takes
+to send its request, so a few sockets trickling a byte a second stall every page and /healthz.
+A gthread worker waits for the first bytes in its event loop and gives each connection its own
+thread, so slow clients hold a thread each and the others keep answering (tested with three such
+sockets). Facing the internet, still put a buffering proxy in front (deploy/nginx.conf): it
+reads whole requests before gunicorn sees them, so no number of slow clients reaches us.
+
+The address comes from `-b`, or gunicorn's default 0.0.0.0:$PORT when PORT is set (Procfile
+platforms); the process count from WEB_CONCURRENCY (gunicorn's own variable).
+"""
+
+import os
+
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Requests mostly wait on the database; threads are cheap. Connections beyond workers x threads
+# wait in the listen backlog.
+threads = 8
+# A request that runs longer than this is killed with its worker; our pages answer in well under
+# a second and the slow work runs in qcluster.
+timeout = 30
+graceful_timeout = 20
+# Idle keep-alive connections are closed after this many seconds.
+keepalive = 5
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+# Django decides whether a request was HTTPS (SECURE_PROXY_SSL_HEADER, off unless declared);
+# gunicorn must not rewrite the scheme from client headers on its own.
+secure_scheme_headers: dict[str, str] = {}
+forwarded_allow_ips = ""
+accesslog = "-"
+errorlog = "-"
