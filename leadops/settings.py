@@ -3,6 +3,7 @@
 The defaults run on one machine: a SQLite file beside manage.py and django-q2's ORM broker.
 """
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -12,6 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
 from leadops.env import envbool, envchoice, envfloat, envint, envlist, envstr
+from leadops.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -24,8 +26,14 @@ if not SECRET_KEY:
     SECRET_KEY = "django-insecure-dev-only-key-do-not-use-in-production-0123456789abcdef"
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
+# Where `manage.py serve` (make run) listens; the default PUBLIC_BASE_URL follows it.
+SERVE_HOST = envstr("HOST", "127.0.0.1")
+SERVE_PORT = envint("PORT", 8000, minimum=1)
+_serve_host = "127.0.0.1" if SERVE_HOST in ("", "0.0.0.0", "::") else SERVE_HOST  # noqa: S104
+if ":" in _serve_host:
+    _serve_host = f"[{_serve_host}]"
 # Absolute base URL used in links we send out (unsubscribe, webhook URLs printed by commands).
-PUBLIC_BASE_URL = envstr("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+PUBLIC_BASE_URL = envstr("PUBLIC_BASE_URL", f"http://{_serve_host}:{SERVE_PORT}").rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -39,7 +47,13 @@ INSTALLED_APPS = [
     "django_q",
     "pipeline",
     "review",
+    # After django.contrib.auth: its admin.py replaces the Users admin (unlock action).
+    "leadops",
 ]
+# Developer tools (the fake Messages API, its command): on in development, off in production.
+LEADOPS_DEV_APPS = envbool("LEADOPS_DEV_APPS", DEBUG)
+if LEADOPS_DEV_APPS:
+    INSTALLED_APPS.append("pipeline.dev")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -52,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "pipeline.metrics.IntakeMetricsMiddleware",
 ]
 
 ROOT_URLCONF = "leadops.urls"
@@ -145,10 +160,32 @@ else:
     Q_CLUSTER["orm"] = "default"
 
 # --- Engine -----------------------------------------------------------------------------------
-ENGINE_SWEEP_SECONDS = envint("ENGINE_SWEEP_SECONDS", 30, minimum=1)
+# A reviewer's approval waits this long before the reply is released for sending (Undo).
+# --- Escalation --------------------------------------------------------------------------------
+# A Slack incoming-webhook URL; empty: no Slack messages (owners still get email).
+SLACK_WEBHOOK_URL = envstr("SLACK_WEBHOOK_URL", "")
+# Where escalations go by email when a lead has no owner (empty: nowhere).
+ESCALATION_EMAIL = envstr("ESCALATION_EMAIL", "")
+# A lead scoring at least this is announced as hot.
+ESCALATION_SCORE = envint("ESCALATION_SCORE", 80, minimum=0)
+# A draft waiting in review longer than this many working minutes (Mon-Fri, 9-17 in TIME_ZONE)
+# is escalated once and highlighted in the queue.
+REVIEW_SLA_WORKING_MINUTES = envint("REVIEW_SLA_WORKING_MINUTES", 120, minimum=1)
+# A notification is tried this many times (Slack 429/5xx, connection errors) before it fails.
+NOTIFY_MAX_ATTEMPTS = envint("NOTIFY_MAX_ATTEMPTS", 5, minimum=1)
+NOTIFY_BACKOFF_SECONDS = envfloat("NOTIFY_BACKOFF_SECONDS", 2.0, minimum=0)
+REVIEW_UNDO_SECONDS = envint("REVIEW_UNDO_SECONDS", 10, minimum=0)
+# Steps one worker process runs at once, in threads (they mostly wait on the network): the
+# cluster runs Q_WORKERS x ENGINE_THREADS steps at a time. 1: the worker runs the step itself.
+ENGINE_THREADS = envint("ENGINE_THREADS", 1, minimum=1)
 ENGINE_LEASE_SECONDS = envint("ENGINE_LEASE_SECONDS", 60, minimum=5)
 # A queued step whose message has not been picked up after this long is considered lost.
 ENGINE_QUEUED_STALE_SECONDS = envint("ENGINE_QUEUED_STALE_SECONDS", 120, minimum=5)
+# Modules that register pipelines besides every app's `pipelines` module (tests, benchmarks).
+ENGINE_PIPELINE_MODULES = envlist("ENGINE_PIPELINE_MODULES", [])
+# Fault injection for the crash tests: "POINT:PATH" makes the first process that reaches the
+# named point exit at once (PATH records that one did). Empty in production.
+ENGINE_CRASH_AT = envstr("ENGINE_CRASH_AT", "")
 
 # --- LLM (Claude) -----------------------------------------------------------------------------
 ANTHROPIC_API_KEY = envstr("ANTHROPIC_API_KEY", "")
@@ -174,6 +211,38 @@ LLM_PRICES = {
     "claude-sonnet-5-5": {"input": 3.0, "output": 15.0, "cache_write": 3.75, "cache_read": 0.30},
     "claude-opus-5-5": {"input": 5.0, "output": 25.0, "cache_write": 6.25, "cache_read": 0.50},
 }
+_PRICE_FIELDS = ("input", "output", "cache_write", "cache_read")
+
+
+def _extra_llm_prices(raw: str) -> dict[str, dict[str, float]]:
+    """LLM_PRICES from the environment: a JSON object, model -> the four prices."""
+    try:
+        prices = json.loads(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"LLM_PRICES is not JSON: {raw!r}") from None
+    if not isinstance(prices, dict):
+        raise ImproperlyConfigured("LLM_PRICES must be a JSON object: model -> prices")
+    for model, entry in prices.items():
+        if not isinstance(entry, dict) or set(entry) != set(_PRICE_FIELDS):
+            raise ImproperlyConfigured(
+                f"LLM_PRICES[{model!r}] needs exactly the keys {', '.join(_PRICE_FIELDS)}"
+            )
+        if not all(isinstance(v, int | float) and v >= 0 for v in entry.values()):
+            raise ImproperlyConfigured(f"LLM_PRICES[{model!r}] prices must be numbers >= 0")
+    return prices
+
+
+LLM_PRICES |= _extra_llm_prices(envstr("LLM_PRICES", "") or "{}")
+# An unpriced model would be recorded at cost 0, which silently switches the daily cap off.
+for _agent, _model in LLM_MODELS.items():
+    if _model not in LLM_PRICES:
+        raise ImproperlyConfigured(
+            f"CLAUDE_MODEL_{_agent.upper()}={_model!r} has no price, so the daily spend cap "
+            f"could not count it. Use a model from {', '.join(sorted(LLM_PRICES))}, or give its "
+            "US dollars per million tokens in LLM_PRICES, e.g. "
+            f'LLM_PRICES=\'{{"{_model}": {{"input": 1, "output": 5, "cache_write": 1.25, '
+            '"cache_read": 0.1}}\''
+        )
 
 # --- Enrichment -------------------------------------------------------------------------------
 ENRICH_CONNECT_TIMEOUT = envfloat("ENRICH_CONNECT_TIMEOUT", 3.0, minimum=0.1)
@@ -191,7 +260,9 @@ APOLLO_API_KEY = envstr("APOLLO_API_KEY", "")
 APOLLO_BASE_URL = envstr("APOLLO_BASE_URL", "https://api.apollo.io")
 
 # --- CRM --------------------------------------------------------------------------------------
-CRM_ADAPTER = envchoice("CRM_ADAPTER", "builtin", ("builtin", "hubspot", "webhook"))
+CRM_ADAPTER = envchoice(
+    "CRM_ADAPTER", "builtin", ("builtin", "hubspot", "webhook", "salesforce", "pipedrive")
+)
 HUBSPOT_TOKEN = envstr("HUBSPOT_TOKEN", "")
 HUBSPOT_BASE_URL = envstr("HUBSPOT_BASE_URL", "https://api.hubapi.com")
 HUBSPOT_PORTAL_ID = envstr("HUBSPOT_PORTAL_ID", "")
@@ -205,10 +276,29 @@ HUBSPOT_APP_URL = envstr("HUBSPOT_APP_URL", "https://app.hubspot.com").rstrip("/
 HUBSPOT_RATE_LIMIT_PER_10S = envint("HUBSPOT_RATE_LIMIT_PER_10S", 190, minimum=1)
 # A 429 asking to wait longer than this is left to the step's retry backoff.
 HUBSPOT_MAX_RETRY_AFTER_SECONDS = envfloat("HUBSPOT_MAX_RETRY_AFTER_SECONDS", 10.0, minimum=0)
+# Salesforce: the org's My Domain URL and either an OAuth access token or a connected app's
+# client-credentials pair (tokens are then fetched and renewed on their own).
+SALESFORCE_INSTANCE_URL = envstr("SALESFORCE_INSTANCE_URL", "")
+SALESFORCE_ACCESS_TOKEN = envstr("SALESFORCE_ACCESS_TOKEN", "")
+SALESFORCE_CLIENT_ID = envstr("SALESFORCE_CLIENT_ID", "")
+SALESFORCE_CLIENT_SECRET = envstr("SALESFORCE_CLIENT_SECRET", "")
+SALESFORCE_API_VERSION = envstr("SALESFORCE_API_VERSION", "62.0")
+# The Lead field marked "External ID" (unique) that holds our lead id: the upsert key.
+SALESFORCE_EXTERNAL_ID_FIELD = envstr("SALESFORCE_EXTERNAL_ID_FIELD", "LeadOps_Id__c")
+# JSON object over the default Lead fields: {"Salesforce field": "our field", "Field": ""}.
+SALESFORCE_FIELD_MAPPING = envstr("SALESFORCE_FIELD_MAPPING", "")
+PIPEDRIVE_API_TOKEN = envstr("PIPEDRIVE_API_TOKEN", "")
+PIPEDRIVE_BASE_URL = envstr("PIPEDRIVE_BASE_URL", "https://api.pipedrive.com")
+# A 429 asking to wait longer than this (Salesforce, Pipedrive) is left to the step's retry.
+CRM_MAX_RETRY_AFTER_SECONDS = envfloat("CRM_MAX_RETRY_AFTER_SECONDS", 10.0, minimum=0)
 
 # --- Intake -----------------------------------------------------------------------------------
 WEBHOOK_MAX_BODY_BYTES = envint("WEBHOOK_MAX_BODY_BYTES", 256 * 1024, minimum=1024)
+# Inbound replies carry HTML and quoted history: a larger limit than a lead's form.
+INBOUND_MAX_BODY_BYTES = envint("INBOUND_MAX_BODY_BYTES", 2 * 1024 * 1024, minimum=1024)
 WEBHOOK_RATE_LIMIT_PER_MINUTE = envint("WEBHOOK_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
+# Requests a minute per API token, unless the token sets its own.
+API_RATE_LIMIT_PER_MINUTE = envint("API_RATE_LIMIT_PER_MINUTE", 120, minimum=1)
 WEBHOOK_TOLERANCE_SECONDS = envint("WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1)
 if WEBHOOK_TOLERANCE_SECONDS > 300:
     # The standardwebhooks package refuses timestamps older than 5 minutes itself.
@@ -224,6 +314,17 @@ FORM_FRAME_ANCESTORS = envlist("FORM_FRAME_ANCESTORS", ["*"])
 # Behind a reverse proxy: the header holding the client address (its last entry is used),
 # e.g. "X-Forwarded-For". Empty: the socket address (REMOTE_ADDR).
 INTAKE_CLIENT_IP_HEADER = envstr("INTAKE_CLIENT_IP_HEADER", "")
+# Phone numbers written without a country code belong to this region (ISO 3166 alpha-2, e.g.
+# "US", "GB") when matching people; empty: such numbers match by their digits only.
+PHONE_DEFAULT_REGION = envstr("PHONE_DEFAULT_REGION", "US").strip().upper()
+if PHONE_DEFAULT_REGION:
+    import phonenumbers
+
+    if PHONE_DEFAULT_REGION not in phonenumbers.SUPPORTED_REGIONS:
+        raise ImproperlyConfigured(
+            f"PHONE_DEFAULT_REGION={PHONE_DEFAULT_REGION!r} is not a region phonenumbers knows "
+            "(an ISO 3166 alpha-2 code such as US, GB, DE), or leave it empty"
+        )
 
 # --- Email ------------------------------------------------------------------------------------
 # The environment variables keep Django's classic names (EMAIL_HOST, EMAIL_PORT, ...), but Django
@@ -249,6 +350,99 @@ if _email_backend == "django.core.mail.backends.smtp.EmailBackend":
     }
     if _email_options["use_tls"] and _email_options["use_ssl"]:
         raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are mutually exclusive")
+# An email provider's HTTP API through django-anymail instead of SMTP: its name and key.
+EMAIL_PROVIDER = envchoice(
+    "EMAIL_PROVIDER",
+    "",
+    ("", "postmark", "sendgrid", "mailgun", "brevo", "resend", "amazon_ses"),
+)
+
+
+def amazon_ses_client_params(*, timeout: int, region: str = "", endpoint_url: str = "") -> dict:
+    """boto3 client parameters for Amazon SES (and the SNS client of its webhooks).
+
+    botocore's own retries are off: a retried SendEmail after a read timeout could send the
+    message twice, and the outbox already decides what to retry (a timeout becomes `unknown`).
+    """
+    params: dict = {
+        "config": {
+            "connect_timeout": timeout,
+            "read_timeout": timeout,
+            "retries": {"total_max_attempts": 1},
+        }
+    }
+    if region:
+        params["region_name"] = region
+    if endpoint_url:
+        params["endpoint_url"] = endpoint_url
+    return params
+
+
+_ses_client_params: dict = {}
+if EMAIL_PROVIDER == "amazon_ses":
+    # AWS credentials come the AWS way (AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY, or the
+    # machine's IAM role), found by boto3 itself: there is no API key to give.
+    _ses_region = (
+        envstr("EMAIL_PROVIDER_REGION", "")
+        or os.environ.get("AWS_REGION", "")
+        or os.environ.get("AWS_DEFAULT_REGION", "")
+    )
+    if not _ses_region:
+        raise ImproperlyConfigured(
+            "EMAIL_PROVIDER=amazon_ses needs EMAIL_PROVIDER_REGION (or AWS_REGION), the SES "
+            "region your sending identity is verified in, e.g. eu-west-1"
+        )
+    _email_backend = "anymail.backends.amazon_ses.EmailBackend"
+    _ses_client_params = amazon_ses_client_params(
+        timeout=envint("EMAIL_TIMEOUT", 20, minimum=1), region=_ses_region
+    )
+    _email_options = {
+        "client_params": {
+            **_ses_client_params,
+            **(
+                {"endpoint_url": envstr("EMAIL_PROVIDER_API_URL", "")}
+                if envstr("EMAIL_PROVIDER_API_URL", "")
+                else {}
+            ),
+        }
+    }
+    # The configuration set whose event destination (an SNS topic) reports deliveries/bounces.
+    if envstr("EMAIL_PROVIDER_CONFIGURATION_SET", ""):
+        _email_options["configuration_set_name"] = envstr("EMAIL_PROVIDER_CONFIGURATION_SET", "")
+elif EMAIL_PROVIDER:
+    _provider_key = envstr("EMAIL_PROVIDER_API_KEY", "")
+    if not _provider_key:
+        raise ImproperlyConfigured(f"EMAIL_PROVIDER={EMAIL_PROVIDER} needs EMAIL_PROVIDER_API_KEY")
+    _email_backend = f"anymail.backends.{EMAIL_PROVIDER}.EmailBackend"
+    _email_options = {
+        # Postmark calls its key a server token; the others an API key.
+        ("server_token" if EMAIL_PROVIDER == "postmark" else "api_key"): _provider_key,
+        "timeout": envint("EMAIL_TIMEOUT", 20, minimum=1),
+    }
+    if envstr("EMAIL_PROVIDER_API_URL", ""):
+        _email_options["api_url"] = envstr("EMAIL_PROVIDER_API_URL", "")
+# The provider's delivery/bounce webhooks authenticate with HTTP Basic "user:password". Without
+# one configured, an unguessable secret keeps the endpoint closed rather than open to anyone.
+EMAIL_WEBHOOK_SECRET = envstr("EMAIL_WEBHOOK_SECRET", "")
+ANYMAIL = {"WEBHOOK_SECRET": EMAIL_WEBHOOK_SECRET or f"closed:{os.urandom(24).hex()}"}
+if _ses_client_params:
+    # The SNS client that confirms the webhook's subscription (in the topic's own region).
+    ANYMAIL["AMAZON_SES_CLIENT_PARAMS"] = {
+        key: value for key, value in _ses_client_params.items() if key != "region_name"
+    }
+# Mailgun and Resend sign their webhooks with a key of their own, beside the Basic credentials.
+_webhook_signing_key = envstr("EMAIL_PROVIDER_WEBHOOK_SIGNING_KEY", "")
+if _webhook_signing_key:
+    ANYMAIL["MAILGUN_WEBHOOK_SIGNING_KEY"] = _webhook_signing_key
+    ANYMAIL["RESEND_SIGNING_SECRET"] = _webhook_signing_key
+if _email_backend == "django.core.mail.backends.console.EmailBackend" and not DEBUG:
+    # The outbox would mark console mail "sent": in production that loses every reply.
+    raise ImproperlyConfigured(
+        "EMAIL_HOST is not set while DEBUG is off: replies would only be printed to the console "
+        "and recorded as sent. Set EMAIL_HOST (and EMAIL_PORT, EMAIL_HOST_USER, ...) to your "
+        "SMTP server, EMAIL_PROVIDER (with EMAIL_PROVIDER_API_KEY) to an email API, or "
+        "EMAIL_BACKEND to another real backend."
+    )
 MAILERS = {"default": {"BACKEND": _email_backend, "OPTIONS": _email_options}}
 DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "LeadOps <sales@example.com>")
 # The mailbox for "mailto:" unsubscribe requests (List-Unsubscribe); empty: the From address.
@@ -262,6 +456,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
+# Failed logins: past either limit within the lockout time, the account or the client address is
+# refused for LOGIN_LOCKOUT_MINUTES (admins unlock accounts in the admin's Users list).
+LOGIN_FAILURES_PER_ACCOUNT = envint("LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1)
+LOGIN_FAILURES_PER_ADDRESS = envint("LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
+LOGIN_LOCKOUT_MINUTES = envint("LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
 LOGIN_REDIRECT_URL = "review:queue"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -272,7 +471,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where `collectstatic` writes (whitenoise serves it with hashed, compressed names).
+STATIC_ROOT = Path(envstr("STATIC_ROOT", "") or BASE_DIR / "staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -307,19 +507,23 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365, minimum=0)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Behind a TLS-terminating proxy that sets it (and strips it from clients): the header that says
+# the original request was HTTPS, e.g. "X-Forwarded-Proto". Empty (the default): no header is
+# trusted, since a client talking to us directly could claim HTTPS with it.
+_proxy_ssl_header = envstr("SECURE_PROXY_SSL_HEADER", "").strip()
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
+)
+
+# --- Monitoring -------------------------------------------------------------------------------
+# GET /metrics answers only with "Authorization: Bearer <METRICS_TOKEN>"; unset, it is a 404.
+METRICS_TOKEN = envstr("METRICS_TOKEN", "")
+# prometheus_client reads this variable itself when it is imported; set it (the same directory,
+# emptied at deploy) for gunicorn and qcluster so /metrics adds up every process.
+PROMETHEUS_MULTIPROC_DIR = envstr("PROMETHEUS_MULTIPROC_DIR", "")
 
 # --- Logging ----------------------------------------------------------------------------------
 LOG_LEVEL = envchoice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
-    "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {
-        "pipeline": {"level": LOG_LEVEL},
-        "review": {"level": LOG_LEVEL},
-        "django_q": {"level": "WARNING"},
-    },
-}
+# "json": one JSON object per line with the run and step ids (for log shippers); "text": lines.
+LOG_FORMAT = envchoice("LOG_FORMAT", "text", ("text", "json"))
+LOGGING = logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)
