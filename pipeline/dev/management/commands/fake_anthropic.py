@@ -3,8 +3,9 @@
     python manage.py fake_anthropic --port 8765 --latency 0.4
     ANTHROPIC_API_KEY=fake ANTHROPIC_BASE_URL=http://127.0.0.1:8765 python manage.py eval_agents --strategy claude
 
-The fake lives in tests/fakes/ (run from the repository); it answers each agent's tool schema
-with plausible content and realistic usage. Inject failures with
+The fake (pipeline.dev.fake_anthropic) answers each agent's tool schema with plausible content
+and realistic usage. The command exists where the dev app is installed (DEBUG or
+LEADOPS_DEV_APPS). Inject failures with
     curl -X POST localhost:8765/_control/fail -d '{"kinds": ["429", "529"]}'
 """
 
@@ -30,12 +31,8 @@ class Command(BaseCommand):
     def handle(self, *args, port: int, host: str, latency: float, fail: list[str], **options):
         if not host.startswith("127.") and host not in ("localhost", "::1"):
             raise CommandError("The fake only listens on loopback addresses.")
-        try:
-            from tests.fakes.anthropic_server import FakeAnthropic
-        except ImportError as exc:  # pragma: no cover - only outside the repository
-            raise CommandError(
-                "Run this from the repository root (it serves tests/fakes/)."
-            ) from exc
+        from pipeline.dev.fake_anthropic import FakeAnthropic
+
         fake = FakeAnthropic(host=host, port=port, latency=latency)
         if fail:
             fake.fail_next(*fail)

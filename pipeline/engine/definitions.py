@@ -10,15 +10,19 @@ Pipeline("lead", version=1, steps=(
 from __future__ import annotations
 
 import graphlib
-import importlib
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pipeline.engine import StepContext
+    from pipeline.models.runs import PipelineRun, StepRun
+
+
+class StepTimeout(Exception):
+    """The step ran past its timeout."""
 
 
 class PipelineDefinitionError(ValueError):
@@ -50,10 +54,45 @@ class Retry:
 
 @dataclass(frozen=True)
 class Wait:
-    """Returned by a step that waits for something outside the engine (a reviewer)."""
+    """Returned by a step that waits: for something outside the engine (a reviewer), which
+    resumes or rejects it, or with `until`, for a time (a durable timer).
+
+    A timer is stored on the step (wake_at) and woken by the sweep, which completes the step
+    with `data` plus the time it woke, exactly once, and continues the run. Cancelling the run
+    first skips the step, and a skipped timer never fires. A time already past completes the
+    step at once.
+    """
 
     reason: str
     data: Mapping[str, Any] = field(default_factory=dict)
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Sleep:
+    """A timer step declared as data: `Step("wait_day_2", run=Sleep(after=timedelta(days=2)))`.
+
+    `after`: how long after the step became ready; `until`: a function of the step's context
+    giving the time (None: no wait). The step's output is {"slept_until": ..., "woke_at": ...}.
+    """
+
+    after: timedelta | None = None
+    until: Callable[[StepContext], datetime | None] | None = None
+    reason: str = "timer"
+
+    def __post_init__(self) -> None:
+        if (self.after is None) == (self.until is None):
+            raise PipelineDefinitionError("Sleep takes one of after= or until=")
+
+    def __call__(self, context: StepContext) -> Wait | dict:
+        if self.until is not None:
+            wake_at = self.until(context)
+        else:
+            start = context.step_run.ready_at or context.step_run.started_at
+            wake_at = start + self.after if start is not None else None
+        if wake_at is None:
+            return {"slept_until": None}
+        return Wait(self.reason, {"slept_until": wake_at.isoformat()}, until=wake_at)
 
 
 @dataclass(frozen=True)
@@ -73,7 +112,7 @@ class StepResult:
 
     @classmethod
     def from_agent(cls, agent_result: Any, output: Any = None) -> StepResult:
-        """An AgentResult's usage and strategy, with its output or another one."""
+        """An agent's result (output, strategy, usage, fallback_reason), with its output or another."""
         usage = agent_result.usage
         return cls(
             output=agent_result.output if output is None else output,
@@ -87,6 +126,29 @@ class StepResult:
             llm_latency_ms=usage.latency_ms if usage else None,
             fallback_reason=agent_result.fallback_reason,
         )
+
+
+@dataclass
+class StepContext:
+    """What a step function sees: the run (with the related rows its pipeline declared), its
+    step, and the outputs of the steps it needs."""
+
+    run: PipelineRun
+    step_run: StepRun
+    outputs: dict[str, Any]  # need name -> stored JSON output (None when skipped)
+    skipped: dict[str, str]  # need name -> skip reason
+    attempt: int
+    previous_output: Any = None  # a side-effect step's output from before a rerun
+
+    @property
+    def options(self) -> dict:
+        return self.run.options or {}
+
+    def heartbeat(self) -> None:
+        """Extend this step's lease; long steps call it between slow operations."""
+        from pipeline.engine.leases import extend_lease
+
+        extend_lease(self.step_run.pk, self.step_run.worker_id)
 
 
 @dataclass(frozen=True)
@@ -107,6 +169,9 @@ class Pipeline:
     name: str
     version: int
     steps: tuple[Step, ...]
+    # Rows related to the run (PipelineRun relations) its steps read: loaded with each step in
+    # the same query, as context.run.<name>.
+    related: tuple[str, ...] = ()
     by_name: dict[str, Step] = field(init=False, repr=False)
     dependents: dict[str, tuple[str, ...]] = field(init=False, repr=False)
     order: tuple[str, ...] = field(init=False, repr=False)
@@ -156,31 +221,3 @@ class Pipeline:
             if any(need in found for need in self.by_name[step_name].needs):
                 found.add(step_name)
         return [step_name for step_name in self.order if step_name in found]
-
-
-_REGISTRY: dict[str, Pipeline] = {}
-
-
-def register(pipeline: Pipeline) -> Pipeline:
-    _REGISTRY[pipeline.name] = pipeline
-    return pipeline
-
-
-def get_pipeline(name: str) -> Pipeline:
-    """The pipeline called `name`: a registered one, or "module.path:ATTRIBUTE" (tests, bench).
-
-    Names come from our code, never from user input.
-    """
-    if name in _REGISTRY:
-        return _REGISTRY[name]
-    if ":" in name:
-        module_name, attribute = name.split(":", 1)
-        pipeline = getattr(importlib.import_module(module_name), attribute)
-        if not isinstance(pipeline, Pipeline):
-            raise PipelineDefinitionError(f"{name} is not a Pipeline")
-        _REGISTRY[name] = pipeline
-        return pipeline
-    importlib.import_module("pipeline.pipelines")  # registers the built-in pipelines
-    if name in _REGISTRY:
-        return _REGISTRY[name]
-    raise PipelineDefinitionError(f"no pipeline called {name!r}")

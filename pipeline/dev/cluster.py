@@ -1,13 +1,8 @@
-"""The engine benchmark's synthetic pipeline, and running a real django-q2 cluster as a child.
+"""Running a real django-q2 worker cluster as a child process, on a queue of its own.
 
-SYNTHETIC has the shape of the lead pipeline (two fan-outs, one fan-in, an auto-approved gate):
-
-    classify -> {enrich, score_form} -> score_final -> {crm, draft} -> gate -> send
-
-Each step sleeps `options["step_seconds"]` (the gate returns at once) and records a
-StepExecution row, so duplicate executions can be counted. Workers import it by its reference
-"pipeline.bench:SYNTHETIC". `Cluster` starts `manage.py qcluster` in its own process group and
-always stops the whole group; the benchmark command and the worker tests use it.
+`Cluster` starts `manage.py qcluster` in its own process group and always stops the whole
+group; the engine benchmark and the tests that need real workers use it. Children get the
+developer tools app (LEADOPS_DEV_APPS=1), whose StepExecution rows the benchmark counts.
 """
 
 from __future__ import annotations
@@ -23,53 +18,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from django.conf import settings
-
-from pipeline.definitions import Pipeline, Retry, Step
-from pipeline.engine import worker_id
-from pipeline.models import StepExecution
-
-SYNTHETIC_REFERENCE = "pipeline.bench:SYNTHETIC"
-
-
-def _record(context) -> None:
-    StepExecution.objects.create(step_run_id=context.step_run.pk, worker=worker_id())
-
-
-def work(context) -> dict:
-    """Stand-in for an agent step: record the execution, then wait like a network call."""
-    _record(context)
-    seconds = float(context.options.get("step_seconds", 0))
-    if seconds > 0:
-        time.sleep(seconds)
-    return {"step": context.step_run.name}
-
-
-def auto_approve(context) -> dict:
-    """The gate when the decision is auto-send: approved at once, nobody waits."""
-    _record(context)
-    return {"approved_by": None, "auto": True}
-
-
-_RETRY = Retry(attempts=3, backoff_seconds=0.5)
-
-SYNTHETIC = Pipeline(
-    "bench",
-    version=1,
-    steps=(
-        Step("classify", run=work, retry=_RETRY),
-        Step("enrich", run=work, needs=("classify",), retry=_RETRY),
-        Step("score_form", run=work, needs=("classify",), retry=_RETRY),
-        Step("score_final", run=work, needs=("enrich", "score_form"), retry=_RETRY),
-        Step("crm", run=work, needs=("score_final",), retry=_RETRY, side_effect=True),
-        Step("draft", run=work, needs=("score_final",), retry=_RETRY),
-        Step("gate", run=auto_approve, needs=("draft",), retry=_RETRY),
-        Step("send", run=work, needs=("gate",), retry=_RETRY, side_effect=True),
-    ),
-)
-
-# Steps on the longest path that sleep: classify, enrich|score_form, score_final, draft, send.
-SLEEPING_STEPS_ON_CRITICAL_PATH = 5
-
 
 # --- Which queue this process talks to --------------------------------------------------------
 
@@ -141,7 +89,7 @@ class Cluster:
     """`manage.py qcluster` in a process group of its own; stop() always ends the whole group."""
 
     def __init__(self, env: Mapping[str, str], *, log_path: Path | None = None) -> None:
-        self.env = {**os.environ, **env}
+        self.env = {**os.environ, "LEADOPS_DEV_APPS": "1", **env}
         self.log_path = log_path or Path(
             tempfile.mkstemp(prefix="leadops-qcluster-", suffix=".log")[1]
         )
@@ -189,6 +137,10 @@ class Cluster:
             os.killpg(self.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
+        # SIGKILL is delivered at once but a busy machine takes a moment to end each process.
+        deadline = time.monotonic() + 5
+        while self.pids() and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def log(self) -> str:
         try:

@@ -1,6 +1,6 @@
 """Measure the engine's orchestration cost on the configured broker and database.
 
-Runs N runs of a synthetic pipeline shaped like the lead pipeline (pipeline.bench.SYNTHETIC),
+Runs N runs of a synthetic pipeline shaped like the lead pipeline (pipeline.dev.bench.SYNTHETIC),
 keeping C runs in flight, on a worker cluster of W workers that this command starts and stops
 itself. The figures come from the StepRun timestamps the engine records:
 
@@ -27,8 +27,11 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.db.models import Count, Min
 
-from pipeline import bench, engine
-from pipeline.models import Lead, PipelineRun, StepExecution, StepRun
+from pipeline import engine
+from pipeline.dev import bench
+from pipeline.dev import cluster as child
+from pipeline.dev.models import StepExecution
+from pipeline.models import Lead, PipelineRun, StepRun
 
 POLL_SECONDS = 0.005
 READY_TIMEOUT_SECONDS = 60.0
@@ -109,12 +112,13 @@ class Command(BaseCommand):
         )
         if any(lead.pk is None for lead in leads):
             leads = list(Lead.objects.filter(email__startswith=f"bench-{token}-").order_by("pk"))
-        cluster = bench.Cluster(
+        cluster = child.Cluster(
             {
                 "Q_NAME": queue,
                 "Q_WORKERS": str(workers),
-                "DATABASE_URL": bench.database_url(),
+                "DATABASE_URL": child.database_url(),
                 "LOG_LEVEL": "warning",
+                "ENGINE_PIPELINE_MODULES": bench.__name__,
             }
         )
         self._say(
@@ -122,7 +126,7 @@ class Command(BaseCommand):
             f"queue {queue}; log: {cluster.log_path}"
         )
         try:
-            with bench.use_queue(queue, redis_url=redis_url), cluster:
+            with child.use_queue(queue, redis_url=redis_url), cluster:
                 # Warm-up: one quick run per worker, so imports and connections are paid for.
                 warm = self._drive(
                     cluster, leads[:warmup], workers, 0.0, READY_TIMEOUT_SECONDS, "warm-up"
@@ -150,7 +154,7 @@ class Command(BaseCommand):
             report.update(memory)
             report.update(machine)
         finally:
-            bench.purge_queue(queue, redis_url=redis_url)
+            child.purge_queue(queue, redis_url=redis_url)
             if not options["keep"]:
                 Lead.objects.filter(pk__in=[lead.pk for lead in leads]).delete()
         if not options["keep"]:
@@ -172,9 +176,7 @@ class Command(BaseCommand):
         while waiting or in_flight:
             while waiting and len(in_flight) < concurrency:
                 run = engine.start(
-                    waiting.pop(),
-                    pipeline=bench.SYNTHETIC_REFERENCE,
-                    options={"step_seconds": step_seconds},
+                    bench.SYNTHETIC.name, lead=waiting.pop(), options={"step_seconds": step_seconds}
                 )
                 in_flight.add(run.pk)
                 run_ids.append(run.pk)
@@ -249,7 +251,7 @@ class Command(BaseCommand):
         ):
             host, pid, _thread = worker.rsplit(":", 2)
             pids.add(int(pid))
-        samples = [sample for sample in map(bench.memory_kib, sorted(pids)) if sample]
+        samples = [sample for sample in map(child.memory_kib, sorted(pids)) if sample]
         if not samples:
             return {}
         return {

@@ -1,0 +1,52 @@
+"""The broker: the one place that knows about django-q2. It only says "look at this step now"."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def enqueue(step_run_id: int) -> None:
+    """Hand a step to the broker. The one place that knows about the queue."""
+    from django_q.tasks import async_task
+
+    async_task(
+        "pipeline.engine.threads.run_step",
+        step_run_id,
+        task_name=f"step-{step_run_id}",
+        broker=_broker(),
+    )
+
+
+_brokers: dict[tuple, Any] = {}
+
+_brokers_lock = threading.Lock()
+
+
+def _broker():
+    """One django-q2 broker per process and queue.
+
+    async_task() builds a new broker for each task unless given one; for Redis that is a new
+    connection pool, so a TCP connect and handshake per enqueue (about 1.3 ms against 0.08 ms
+    with a reused client). Brokers are thread-safe; keyed by pid so a forked worker makes its own.
+    """
+    from django_q.brokers import get_broker
+    from django_q.conf import Conf
+
+    key = (os.getpid(), Conf.CLUSTER_NAME, Conf.ORM, str(Conf.REDIS))
+    broker = _brokers.get(key)
+    if broker is None:
+        with _brokers_lock:
+            broker = _brokers.get(key) or get_broker()
+            _brokers[key] = broker
+    return broker
+
+
+Dispatch = Callable[[int], None]

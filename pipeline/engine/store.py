@@ -1,0 +1,282 @@
+"""Run state in the database: the hop's hand-written SQL, the run lock, readiness and run status."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, connections, router
+
+from pipeline.engine import events
+from pipeline.engine.definitions import Pipeline
+from pipeline.models.runs import PipelineRun, StepRun
+
+Status = StepRun.Status
+RunStatus = PipelineRun.Status
+
+# Step name -> [status, pk] of every step of a run, read once under the run's lock and kept up
+# to date by the writes made under it.
+StepStates = dict[str, list]
+
+
+def step_states(run: PipelineRun) -> StepStates:
+    connection = db_connection()
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # Identifiers come from the model's meta; every value is a parameter.
+            f"SELECT {qn('name')}, {qn('status')}, {qn('id')} FROM {qn(StepRun._meta.db_table)}"  # noqa: S608
+            f" WHERE {qn('run_id')} = %s",
+            [run.pk],
+        )
+        return {name: [status, pk] for name, status, pk in cursor.fetchall()}
+
+
+def db_connection():
+    return connections[router.db_for_write(StepRun)]
+
+
+def on_fresh_connection[T](write: Callable[[], T]) -> T:
+    """Run `write`; if the database connection died under it, run it once more on a new one.
+
+    A step that failed because the database went away (a restart, a terminated backend) leaves
+    this worker's connection dead: recording the failure on it would raise too, and the step
+    would sit out its lease. `write` must be safe to repeat (conditional updates are).
+    """
+    try:
+        return write()
+    except DatabaseError as error:
+        connection = db_connection()
+        if connection.in_atomic_block:
+            raise
+        with contextlib.suppress(DatabaseError):
+            connection.close()
+        events.log("db.reconnect", error=type(error).__name__, level=logging.WARNING)
+        return write()
+
+
+def update_step(step_run_id: int, fields: dict[str, Any], **where: Any) -> int:
+    """UPDATE one StepRun if it is still in `status` (and held by `worker_id` at `attempt`).
+
+    Returns the row count: 0 means someone else moved the step first.
+    """
+    connection = db_connection()
+    sql, params = update_step_sql(connection, step_run_id, fields, **where)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def update_step_sql(
+    connection,
+    step_run_id: int,
+    fields: dict[str, Any],
+    *,
+    status: str,
+    worker_id: str | None = None,
+    attempt: int | None = None,
+    due_at=None,
+    add_attempt: bool = False,
+) -> tuple[str, list[Any]]:
+    qn = connection.ops.quote_name
+    meta = StepRun._meta
+    assignments = []
+    params: list[Any] = []
+    for name, value in fields.items():
+        field = meta.get_field(name)
+        assignments.append(f"{qn(field.column)} = %s")
+        params.append(field.get_db_prep_save(value, connection))
+    if add_attempt:
+        assignments.append(f"{qn('attempt')} = {qn('attempt')} + 1")
+    conditions = [f"{qn('id')} = %s", f"{qn('status')} = %s"]
+    params += [step_run_id, status]
+    if worker_id is not None:
+        conditions.append(f"{qn('worker_id')} = %s")
+        params.append(worker_id)
+    if attempt is not None:
+        conditions.append(f"{qn('attempt')} = %s")
+        params.append(attempt)
+    if due_at is not None:
+        conditions.append(f"({qn('not_before')} IS NULL OR {qn('not_before')} <= %s)")
+        params.append(meta.get_field("not_before").get_db_prep_save(due_at, connection))
+    # Identifiers come from the model's meta; every value is a parameter.
+    sql = (
+        f"UPDATE {qn(meta.db_table)} SET {', '.join(assignments)}"  # noqa: S608
+        f" WHERE {' AND '.join(conditions)}"
+    )
+    return sql, params
+
+
+def finish_step(
+    run: PipelineRun, step_run: StepRun, fields: dict[str, Any], me: str
+) -> StepStates | None:
+    """Store a running step's outcome, then read the run's step states (under the run's lock).
+
+    Returns None when the step is no longer this worker's attempt (nothing was written).
+    """
+    connection = db_connection()
+    update_sql, params = update_step_sql(
+        connection,
+        step_run.pk,
+        fields,
+        status=Status.RUNNING,
+        worker_id=me,
+        attempt=step_run.attempt,
+    )
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(update_sql, params)
+            if not cursor.rowcount:
+                return None
+        return step_states(run)
+    # One round trip on PostgreSQL. The SELECT shares the statement's snapshot, taken after the
+    # run lock was granted (so every step finished under that lock is seen) but before the
+    # UPDATE in its WITH: it reports this step's old status, replaced below. Should the UPDATE
+    # wait for this step's row (a heartbeat), the snapshot predates the wait; steps only become
+    # done under the run lock we hold, so readiness and the run's end are still exact.
+    qn = connection.ops.quote_name
+    table = qn(StepRun._meta.db_table)
+    sql = (
+        f"WITH finished AS ({update_sql} RETURNING {qn('id')}) "  # noqa: S608
+        f"SELECT {qn('name')}, {qn('status')}, {qn('id')}, (SELECT COUNT(*) FROM finished)"
+        f" FROM {table} WHERE {qn('run_id')} = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, run.pk])
+        rows = cursor.fetchall()
+    if not rows or not rows[0][3]:
+        return None
+    steps = {name: [status, pk] for name, status, pk, _ in rows}
+    steps[step_run.name][0] = fields["status"]
+    return steps
+
+
+def lock_run(run: PipelineRun) -> PipelineRun:
+    """Lock the run's row (SELECT ... FOR UPDATE; SQLite's IMMEDIATE transaction already holds
+    the write lock) and refresh the fields the engine decides on: status and is_degraded.
+
+    Must be called inside transaction.atomic(). Step states are read by a separate statement
+    after this one: on PostgreSQL a statement's snapshot is taken before it waits for a lock.
+    """
+    connection = db_connection()
+    qn = connection.ops.quote_name
+    sql = (
+        f"SELECT {qn('status')}, {qn('is_degraded')} FROM {qn(PipelineRun._meta.db_table)}"  # noqa: S608
+        f" WHERE {qn('id')} = %s"
+    )
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [run.pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise PipelineRun.DoesNotExist(f"run {run.pk} no longer exists")
+    run.status, run.is_degraded = row[0], bool(row[1])
+    return run
+
+
+def lock_run_by_id(run_id: int) -> PipelineRun:
+    """lock_run() for a run known by id: the one row-lock the engine takes on a run."""
+    run = PipelineRun(pk=run_id)
+    run._state.adding = False
+    return lock_run(run)
+
+
+def ready_successors(
+    definition: Pipeline,
+    run: PipelineRun,
+    name: str,
+    now,
+    *,
+    steps: StepStates | None = None,
+    claim_for: str | None = None,
+) -> list[int]:
+    """Queue the successors of `name` whose needs are all done; return their ids.
+
+    Called with the run row locked: only holders of that lock move a step out of pending, so
+    the states read under it stay true until commit. With `claim_for`, the first ready
+    successor is claimed for that worker instead of queued.
+    """
+    candidates = definition.dependents[name]
+    if not candidates:
+        return []
+    if steps is None:
+        steps = step_states(run)
+    ready_names = [
+        candidate
+        for candidate in candidates
+        if steps[candidate][0] == Status.PENDING
+        and all(steps[need][0] in StepRun.DONE for need in definition.step(candidate).needs)
+    ]
+    # The worker continues with the first: the one with the longest way to the end, so the
+    # critical path does not wait on the broker.
+    ready_names.sort(key=lambda candidate: -definition.remaining[candidate])
+    ready = [steps[candidate][1] for candidate in ready_names]
+    if not ready:
+        return []
+    queued = ready[1:] if claim_for else ready
+    if queued:
+        StepRun.objects.filter(pk__in=queued, status=Status.PENDING).update(
+            status=Status.QUEUED, ready_at=now, queued_at=now, not_before=None
+        )
+    if claim_for:
+        update_step(
+            ready[0],
+            {
+                "status": Status.RUNNING,
+                "ready_at": now,
+                "queued_at": now,
+                "not_before": None,
+                "started_at": now,
+                "finished_at": None,
+                "worker_id": claim_for,
+                "lease_expires_at": now + timedelta(seconds=settings.ENGINE_LEASE_SECONDS),
+            },
+            status=Status.PENDING,
+            add_attempt=True,
+        )
+    for state in steps.values():
+        if state[1] in ready:
+            state[0] = Status.RUNNING if claim_for and state[1] == ready[0] else Status.QUEUED
+    return ready
+
+
+def update_run_status(run: PipelineRun, now, *, steps: StepStates | None = None) -> None:
+    """Derive the run's status from its steps (called with the run row locked)."""
+    if run.status in (RunStatus.CANCELLED, RunStatus.REJECTED):
+        return
+    if steps is None:
+        statuses = list(StepRun.objects.filter(run=run).values_list("status", flat=True))
+    else:
+        statuses = [status for status, _ in steps.values()]
+    counts: dict[str, int] = {}
+    for status in statuses:
+        counts[status] = counts.get(status, 0) + 1
+    active = counts.get(Status.QUEUED, 0) + counts.get(Status.RUNNING, 0)
+    if counts.get(Status.FAILED):
+        new_status = RunStatus.FAILED if not active else RunStatus.RUNNING
+    elif active:
+        new_status = RunStatus.RUNNING
+    elif counts.get(Status.WAITING):
+        new_status = RunStatus.WAITING
+    elif counts.get(Status.PENDING):
+        new_status = RunStatus.RUNNING  # only while a transition is in flight
+    else:
+        new_status = RunStatus.SUCCEEDED
+    if new_status == run.status:
+        return
+    run.status = new_status
+    run.finished_at = now if new_status in PipelineRun.FINISHED else None
+    run.save(update_fields=["status", "finished_at"])
+    events.log(f"run.{new_status}", run_id=run.pk)
+
+
+def step_outputs(run: PipelineRun, names: Iterable[str] | None = None) -> dict[str, Any]:
+    queryset = StepRun.objects.filter(run=run)
+    if names is not None:
+        queryset = queryset.filter(name__in=list(names))
+    return dict(queryset.values_list("name", "output"))
