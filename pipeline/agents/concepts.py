@@ -7,8 +7,7 @@ feature per concept found, so a weight learned from English rows ("demo" means b
 over to a Polish or Japanese row that names the same thing. The lists are general vocabulary,
 written from dictionaries, not from any labelled set.
 
-Terms: a word or phrase matches whole words; a trailing `*` makes it a stem; `re:` starts a raw
-regular expression. Terms in scripts written without spaces (CJK, Thai) match as substrings.
+Terms follow the grammar of `pipeline.agents.terms` (words, `*` stems, `re:` expressions).
 """
 
 from __future__ import annotations
@@ -17,11 +16,11 @@ import re
 import unicodedata
 from functools import lru_cache
 
-_UNSPACED = re.compile(r"[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+from pipeline.agents.terms import terms_pattern
 
 # Nouns for people or seats that follow a team size: "15 users", "18 handlowców", "20人".
 _PEOPLE = (
-    r"(?:people|persons?|users?|employees|staff|reps|agents|seats|licen[cs]es|sellers|salespeople"
+    r"(?:people|persons?|personen|users?|employees|staff|reps|agents|seats|licen[cs]es|sellers|salespeople"
     r"|sales ?reps|members|engineers|sdrs|bdrs|account executives|aes|advisors|brokers|recruiters"
     r"|consultants|technicians|negotiators|locations|branches|offices|stores|clinics"
     r"|mitarbeiter\w*|nutzer\w*|benutzer\w*|lizenzen|vertriebler\w*|verkäufer\w*|außendienst\w*"
@@ -223,6 +222,35 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "错误", "密码", "退款", "取消", "账户", "账号", "无法", "로그인", "오류", "비밀번호",
         "환불", "해지", "계정", "حسابي", "استرداد", "إلغاء", "खाता", "रिफंड",
     ),
+    # An existing customer's account problem: billing, refunds, cancelling, logging in, outages.
+    # Words a buyer rarely needs; a buyer who does use them is sent to a human, never lost.
+    "account_issue": (
+        "wrong invoice", "our invoice", "our invoices", "my invoice", "last invoice",
+        "latest invoice", "the invoice is", "invoiced for", "billed for", "charged for",
+        "charged twice", "double charged", "double-charged", "overcharged", "refund*",
+        "credit note", "cancel our subscription", "cancel my subscription", "cancel our plan",
+        "cancel our account", "cancel my account", "cancellation", "can't log in",
+        "cannot log in", "can't login", "can't sign in", "unable to log in", "locked out",
+        "reset my password", "reset the password", "password reset", "reset link",
+        "account id", "account number", "customer number", "ticket number", "support ticket",
+        "outage", "stopped working", "not working since", "stopped syncing", "error 500",
+        "letzten rechnung", "unsere rechnung", "unserer rechnung", "falsche rechnung", "rechnung korrigieren", "gutschrift", "rückerstattung", "erstattung", "kündigen", "kündigung",
+        "nicht mehr einloggen", "nicht einloggen", "nicht anmelden", "passwort zurücksetzen",
+        "kundennummer", "zu viel berechnet", "doppelt abgebucht", "störung",
+        "funktioniert nicht mehr", "notre facture", "dernière facture", "la facture est", "votre facture", "remboursement", "rembourser", "résilier",
+        "résiliation", "mot de passe", "me connecter", "numéro de client", "prélevé deux fois",
+        "ne fonctionne plus", "nuestra factura", "última factura", "la factura está", "en la factura", "reembolso", "devolución del", "cancelar la suscripción",
+        "cancelar nuestra suscripción", "dar de baja", "darme de baja", "no puedo acceder",
+        "no puedo entrar", "contraseña", "cobrado dos veces", "nos cobraron",
+        "número de cliente", "nossa fatura", "última fatura", "verificar a fatura", "na fatura", "cobrados duas vezes", "cobrança", "cancelar a assinatura",
+        "não consigo acessar", "não consigo entrar", "senha", "nostra fattura", "ultima fattura", "in fattura", "rimborso",
+        "disdetta", "disdire", "annullare l'abbonamento", "non riesco ad accedere",
+        "addebitato due volte", "codice cliente", "non funziona più", "onze factuur", "laatste factuur", "factuur klopt niet",
+        "terugbetaling", "restitutie", "opzeggen", "kan niet inloggen", "wachtwoord",
+        "dubbel afgeschreven", "klantnummer", "storing", "na fakturze", "ostatniej fakturze", "faktura jest", "korekt* faktury", "zwrot pieniędzy",
+        "anulować subskrypcję", "rezygnacj*", "wypowiedzeni*", "nie mogę się zalogować",
+        "zalogować", "hasło", "hasła", "pobrano dwa razy", "numer klienta", "awari*",
+    ),
     "existing_customer": (
         "existing customer", "current customer", "we're a customer", "we are a customer",
         "customer since", "our subscription", "my subscription", "our plan", "my plan",
@@ -267,6 +295,11 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "经销", "合作伙伴", "合作", "리셀러", "파트너", "제휴", "شراكة", "موزع", "वितरक",
     ),
     "consumer": (
+        # Private persons saying so, in the languages leads write in.
+        "só para mim", "para mim", "uso privado", "privé", "geen bedrijf", "kein unternehmen",
+        "privatperson*", "privat", "pas une entreprise", "à titre personnel", "no es una empresa",
+        "no somos una empresa", "niente azienda", "prywatn*", "nie firma", "osoba prywatna",
+        "side thing", "not a business really", "just a side",
         "my rent", "rent", "landlord", "my apartment", "my flat", "my car", "my dog", "my cat", "my pet", "christmas", "holiday", "vacation", "my club", "church", "my neighbo*", "grocer*", "my bills", "my budget", "my garden", "recipe*", "ipad", "my iphone", "my phone", "soccer", "football team", "my team at school", "my class", "my teacher", "my professor", "homeschool*", "tutor", "tutoring", "my debts", "wohnung", "miete", "vermieter", "weihnacht*", "urlaub", "verein", "appartement", "loyer", "noël", "vacances", "anniversaires", "particulier*", "alquiler", "piso", "navidad", "vacaciones", "aluguel", "natal", "férias", "affitto", "natale", "vacanze", "appartamento", "huur", "kerst*", "vakantie", "mieszkani*", "czynsz", "święt*", "wakacj*", "nájem", "vánoc*", "dovolen*", "hyra", "semester", "kira", "tatil", "квартир*", "аренд*", "отпуск", "новый год", "家賃", "引っ越し", "旅行", "趣味", "房租", "搬家", "旅游", "爱好",
         "survey for my", "my research", "umfrage", "encuesta", "enquête", "ankieta", "anket", "опрос*", "アンケート", "问卷", "설문", "大学", "学部", "ゼミ", "大学生", "硕士", "छात्र", "छात्रा", "طالب", "طالبة", "φοιτητ*", "διπλωματικ*", "סטודנט*", "my house", "my car", "my flat",
         "for myself", "just me", "my family", "my wife",
@@ -289,13 +322,37 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "个人", "家人", "家庭", "婚礼", "论文", "毕业", "作业", "개인", "가족", "학생",
         "논문", "결혼식", "قرض شخصي", "عائلتي", "لعائلتي", "شخصي", "निजी", "परिवार",
         "loan", "kredit", "préstamo", "empréstimo", "prestito", "pożyczk*", "půjčk*", "кредит",
+        # Retired people, friends and clubs: free time, not a business.
+        "retired", "retiree", "pensioner", "rentner*", "im ruhestand", "pensionär*",
+        "retraité*", "à la retraite", "jubilad*", "aposentad*", "pensionat*", "in pensione",
+        "gepensioneerd*", "emeryt*", "důchodce", "for fun", "just friends", "with friends",
+        "my friends", "my band", "our band", "my hobby", "meine freunde", "mit freunden",
+        "mes amis", "entre amis", "mon club", "mis amigos", "con amigos", "meus amigos",
+        "i miei amici", "mijn vrienden", "moi znajomi", "ze znajomymi", "mein verein",
+        "mi club", "meu clube", "il mio club", "mijn club", "mój klub",
     ),
     "vendor": (
+        # A seller's offer in the words pitches use, and their no-obligation sign-offs.
+        "retainer*", "flat fee", "we guarantee", "free audit", "free sample", "free mockup",
+        "free review of your", "costing you", "your signup flow", "your conversion*",
+        "extend your", "save your team", "can i share", "can we send your", "we deliver",
+        "we localise", "we localize", "we book", "i book", "unverbindlich*",
+        "darf ich ihnen", "wir bieten", "bieten wir", "notre cabinet", "nous accompagnons",
+        "accompagne les", "puis-je vous", "sin compromiso", "le envío", "le envio",
+        "posso inviarle", "possiamo offrirle", "mag ik u", "wij maken", "sem compromisso",
+        "posso enviar-lhe", "czy możemy umówić", "oferujemy", "software house*",
         "show you how", "we'd love to show", "we would love to show", "ihnen zeigen", "vous montrer", "mostrarle", "mostrar-lhe", "mostrarvi", "laten zien hoe", "pokazać", "ukázat vám", "visa er", "size göstermek", "показать вам", "ご紹介させて", "向您展示", "software house", "dev shop", "our developers", "our designers",
         "we offer", "we provide", "we help", "we specialize", "we specialise", "we build",
         "we create", "we can help", "our services", "our agency", "our team can",         "companies like yours", "would you be interested", "would you be open",
         "are you the right person", "worth a quick", "quick chat", "outsourc*",
-        "offshore", "nearshore", "lead generation", "appointment setting", "wir bieten", "bieten wir", "unsere agentur",
+        "offshore", "nearshore", "lead generation", "appointment setting",
+        # Staffing agencies and list sellers offering what they have ready.
+        "recruitment agency", "staffing agency", "candidates ready", "we have candidates",
+        "personalvermittlung", "personalberatung", "kandidaten für sie", "cabinet de recrutement",
+        "agence de recrutement", "agencia de reclutamiento", "agência de recrutamento",
+        "agenzia di selezione", "recruitmentbureau", "wervingsbureau", "kandidaten klaar*",
+        "agencja rekrutacyjn*", "contact lists", "contact data", "b2b data", "verified contacts",
+        "email lists", "kontaktdaten", "fichiers de prospection", "bases de datos de contactos", "wir bieten", "bieten wir", "unsere agentur",
         "unsere dienstleistung*", "unser team kann", "wir helfen", "nous proposons",
         "nous offrons", "notre agence", "nos services", "nous aidons", "ofrecemos",
         "nuestra agencia", "nuestros servicios", "ayudamos", "podemos ayudar", "oferecemos",
@@ -364,33 +421,9 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
 # fmt: on
 
 
-def _pattern(terms: tuple[str, ...]) -> re.Pattern[str]:
-    """One regex per concept; word terms share one boundary check, which keeps it fast."""
-    words, unspaced, raw = [], [], []
-    for term in terms:
-        if term.startswith("re:"):
-            raw.append(term[3:])
-            continue
-        body = term.rstrip("*")
-        escaped = re.escape(body).replace(r"\ ", r"\s+")
-        if _UNSPACED.search(body):
-            unspaced.append(escaped)
-        else:
-            words.append(escaped + (r"\w*" if term.endswith("*") else ""))
-    # Longest first, so "open positions" wins over "open" and the match shows the whole term.
-    words.sort(key=len, reverse=True)
-    parts = []
-    if words:
-        parts.append(r"(?<!\w)(?:" + "|".join(words) + r")(?!\w)")
-    if unspaced:
-        parts.append("(?:" + "|".join(unspaced) + ")")
-    parts += [f"(?:{source})" for source in raw]
-    return re.compile("|".join(parts), re.IGNORECASE)
-
-
 @lru_cache(maxsize=1)
 def _compiled() -> dict[str, re.Pattern[str]]:
-    return {name: _pattern(terms) for name, terms in CONCEPTS.items()}
+    return {name: terms_pattern(terms) for name, terms in CONCEPTS.items()}
 
 
 def normalise(text: str) -> str:
@@ -412,3 +445,20 @@ def find_concepts(text: str) -> dict[str, list[str]]:
         if words:
             found[name] = words
     return found
+
+
+@lru_cache(maxsize=256)
+def concepts_named_by(phrase: str) -> tuple[str, ...]:
+    """The concepts a phrase is one of the words for ("pricing" -> price; "Demo" -> demo), so
+    an admin's English phrase also finds "Preis", "prix" or "価格". Only whole-phrase matches
+    count: "budget approval" names no concept, though it contains one."""
+    text = normalise(phrase).strip()
+    if not text:
+        return ()
+    return tuple(name for name, pattern in _compiled().items() if pattern.fullmatch(text))
+
+
+def find_concept(text: str, name: str) -> str | None:
+    """The first word in `text` that names the concept, or None."""
+    match = _compiled()[name].search(normalise(text))
+    return match.group(0).strip() if match else None

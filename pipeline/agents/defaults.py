@@ -6,6 +6,21 @@ change them in the UI. Criteria use the checks listed in pipeline.agents.score.C
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class AutoSendPolicy:
+    """When a draft may be sent without review: score threshold, labels, classifier confidence."""
+
+    threshold: int
+    labels: tuple[str, ...]
+    min_confidence: float
+
+
+# In force until an admin saves scoring settings, and the starting values of a new row.
+AUTO_SEND_DEFAULTS = AutoSendPolicy(threshold=75, labels=("high_intent",), min_confidence=0.8)
+
 DEFAULT_CRITERIA: list[dict] = [
     {
         "key": "buying_intent",
@@ -89,10 +104,7 @@ DEFAULT_CRITERIA: list[dict] = [
     },
 ]
 
-DEFAULT_AUTO_SEND_THRESHOLD = 75
-DEFAULT_AUTO_SEND_LABELS: list[str] = ["high_intent", "low_intent"]
-
-# Field names match pipeline.models.CompanyProfile (and pipeline.agents.types.CompanyVoice).
+# Field names match pipeline.models.CompanyProfile (and pipeline.schemas.CompanyVoice).
 DEFAULT_COMPANY_PROFILE: dict = {
     "company_name": "Northwind Relay",
     "what_we_sell": (

@@ -1,12 +1,22 @@
 """Which email domains belong to no company: free-mail providers and disposable inboxes.
 
 A lead writing from gmail.com has no company site to enrich, and one from a throwaway inbox
-is a spam signal. Both lists are data; the checks are pure functions with no network.
+is a spam signal. Both lists are data; the checks are pure functions with no network. Also
+the registered domain of a host, from the Public Suffix List.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
+
+import tldextract
+
+# The Public Suffix List snapshot bundled with tldextract (never fetched), private suffixes
+# included, so acme.myshopify.com is its own company and not Shopify.
+_extractor = tldextract.TLDExtract(
+    suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True
+)
 
 # Free-mail providers people use for personal mail. Curated by hand: the big global ones plus
 # the large national providers (their users are consumers, not companies).
@@ -218,3 +228,26 @@ def is_disposable(domain: str) -> bool:
     domain = _normalise(domain)
     blocked = _disposable_domains()
     return bool(domain) and any(c in blocked for c in _candidates(domain))
+
+
+def registrable_parts(host: str) -> tuple[str, str, str]:
+    """(registrable domain, its label, public suffix): www.acme.co.uk -> acme.co.uk, acme, co.uk.
+
+    IP literals come back as themselves with an empty suffix; hosts without a public suffix
+    (localhost) have an empty registrable domain.
+    """
+    host = (host or "").strip().lower().rstrip(".").strip("[]")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return host, host, ""
+    result = _extractor(host)
+    return result.top_domain_under_public_suffix, result.domain, result.suffix
+
+
+def registered_domain(host: str) -> str:
+    """The domain a company registered: www.acme.co.uk -> acme.co.uk; the host itself when it
+    has no public suffix (localhost, a typo)."""
+    return registrable_parts(host)[0] or (host or "").strip().lower().rstrip(".")

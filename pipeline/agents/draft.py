@@ -14,8 +14,11 @@ import re
 from typing import Any
 
 from pipeline.agents.fallback import fall_back_to_rules
+from pipeline.agents.language import detect_language, language_name
+from pipeline.agents.reply_templates import PHRASES, REPLY_LANGUAGES, localized_reply
 from pipeline.agents.text import EMAIL_RE, first_name, format_submission
-from pipeline.agents.types import (
+from pipeline.llm import UNTRUSTED_DATA_NOTICE, LLMError, call_structured
+from pipeline.schemas import (
     AgentResult,
     Classification,
     CompanyProfile,
@@ -24,7 +27,6 @@ from pipeline.agents.types import (
     LeadInput,
     Score,
 )
-from pipeline.llm import UNTRUSTED_DATA_NOTICE, LLMError, call_structured, strategy_for
 
 logger = logging.getLogger(__name__)
 
@@ -229,7 +231,7 @@ def _wrong_fit(
         else:
             lines.append("The best route is through the careers section of our website.")
         lines.append("Good luck with your search.")
-    elif "support_request" in flags:
+    elif flags & {"support_request", "support"}:
         subject = "Getting you the right help"
         lines = [
             "Thanks for getting in touch, and sorry to hear something isn't working as it should. This address reaches our sales team, so it isn't the fastest way to get help."
@@ -282,6 +284,23 @@ def rules(
 ) -> DraftReply:
     if not needs_draft(classification):
         raise NoDraftNeeded("spam gets no draft")
+    if classification.language in PHRASES:
+        return localized_reply(lead, classification, company, classification.language)
+    return _english(lead, classification, score, profile, company).model_copy(
+        update={"language": "en"}
+    )
+
+
+def _english(
+    lead: LeadInput,
+    classification: Classification,
+    score: Score,
+    profile: CompanyProfile | None,
+    company: CompanyVoice,
+) -> DraftReply:
+    if "support" in classification.flags:
+        # An existing customer with an account problem: point to support, never a sales pitch.
+        return _wrong_fit(lead, classification, company)
     if classification.label == "high_intent":
         return _high_intent(lead, company, profile)
     if classification.label == "low_intent":
@@ -298,7 +317,7 @@ def _plain_fallback(lead: LeadInput, company: CompanyVoice) -> DraftReply:
             _sign_off(company),
         ]
     )
-    return DraftReply(subject=f"Your message to {company.company_name}", body=body)
+    return DraftReply(subject=f"Your message to {company.company_name}", body=body, language="en")
 
 
 # --- claude --------------------------------------------------------------------------------
@@ -315,6 +334,8 @@ there is one, otherwise ask for two or three times).
 - low_intent: a helpful, low-pressure reply that answers their question from the facts and \
 leaves the door open.
 - wrong_fit: a polite redirect to careers, support or partnerships using the links in the profile.
+- With the support flag (any reply type): the sender is an existing customer with an account \
+problem; point them to the support URL in the profile, and make no sales pitch.
 
 Rules you must follow: state no fact, price, discount, date, customer name or capability that \
 the profile does not state; if they ask something the facts do not answer, say you will find \
@@ -345,6 +366,12 @@ def claude(
             else ""
         ),
     ]
+    if classification.language:
+        context_parts.append(
+            f"The lead wrote in {language_name(classification.language)}: write the subject and "
+            f"the body in {language_name(classification.language)}, and set language to "
+            f"{classification.language!r}."
+        )
     if instruction.strip():
         context_parts.append(
             f"Instruction from the reviewer for this version: {instruction.strip()}"
@@ -368,6 +395,13 @@ def claude(
     return result.output, result.usage
 
 
+def reply_language(lead_language: str, strategy: str) -> str:
+    """The language a draft for a lead in `lead_language` will be written in ("" unknown)."""
+    if not lead_language or strategy == "claude" or lead_language in REPLY_LANGUAGES:
+        return lead_language
+    return "en"
+
+
 def draft_reply(
     lead: LeadInput,
     classification: Classification,
@@ -376,7 +410,7 @@ def draft_reply(
     company: CompanyVoice,
     *,
     instruction: str = "",
-    strategy: str | None = None,
+    strategy: str = "rules",
     fallback_on_transient: bool = False,
 ) -> AgentResult[DraftReply]:
     """Draft the reply; raises NoDraftNeeded for spam. Every draft passes check_draft."""
@@ -391,7 +425,13 @@ def draft_reply(
         )
         notes.append("rules draft failed the safety check: " + "; ".join(rules_problems))
         by_rules = _plain_fallback(lead, company)
-    chosen = strategy or strategy_for(AGENT)
+    wanted = classification.language
+    if wanted and wanted not in REPLY_LANGUAGES:
+        notes.append(
+            f"the lead wrote in {language_name(wanted)}; the rules strategy has no reply in it, "
+            "so this draft is in English for a reviewer to adapt (never sent automatically)"
+        )
+    chosen = strategy
     if chosen == "rules":
         if instruction.strip():
             notes.append("the rules strategy does not follow reviewer instructions")
@@ -414,4 +454,7 @@ def draft_reply(
             fallback_reason="draft failed the safety check: " + "; ".join(problems),
             notes=notes,
         )
+    # What the text reads as, not what the model says it wrote, decides the draft's language.
+    written_in = detect_language(output.body) or output.language
+    output = output.model_copy(update={"language": written_in})
     return AgentResult(output=output, strategy="claude", usage=usage, notes=notes)

@@ -1,38 +1,22 @@
-"""The enrichment agent: a lead's email domain and website become a company profile.
+"""The enrichment agent's own judgement: Claude's reading of a company's page text for its sector.
 
-rules:  the providers (a paid API when configured, then the built-in web reader), or a cached
-        profile for the domain when the step passes one.
-claude: the same, plus Claude's reading of the fetched page text for the sector, when there is
-        page text to read. A failed Claude call falls back to the rules profile.
+rules:  the profile the providers found stands as it is.
+claude: Claude reads the fetched page text and names the sector, weighed against what the page
+        itself said. A failed Claude call falls back to the rules profile.
 
-The agent never touches the ORM: the step looks the cache up and stores the result
-(pipeline.integrations.enrich.cache.enrich_with_cache does both around this agent).
+Pure: the providers (network), the domain cache (ORM) and the strategy choice live on the
+pipeline side (`pipeline.enrichment`), which calls `judge` with what they found.
 """
 
 from __future__ import annotations
 
-import logging
-import time
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Literal
 
-from django.conf import settings
 from pydantic import BaseModel, Field
 
 from pipeline.agents.fallback import fall_back_to_rules
-from pipeline.agents.types import AgentResult, CompanyProfile, FieldSource, LeadInput, LLMUsage
-from pipeline.integrations.enrich.providers import (
-    EnrichmentProvider,
-    ProviderError,
-    ProviderResult,
-    default_providers,
-)
-from pipeline.integrations.enrich.targets import EnrichTarget, NoTarget, target_for
-from pipeline.integrations.enrich.vocab import SECTORS
-from pipeline.llm import LLMError, call_structured, strategy_for
-
-logger = logging.getLogger(__name__)
+from pipeline.llm import LLMError, call_structured
+from pipeline.schemas import SECTORS, AgentResult, CompanyProfile, FieldSource, LLMUsage
 
 AGENT = "enrich"
 # A model's sector reading counts for this much of its stated confidence: more than keyword
@@ -60,110 +44,25 @@ class SectorReading(BaseModel):
     confidence: float = Field(ge=0, le=1)
 
 
-@dataclass(frozen=True)
-class CachedEnrichment:
-    """A profile stored for a domain, with the page text it was read from."""
-
-    domain: str
-    profile: CompanyProfile
-    page_text: str = ""
-    fetched_at: datetime | None = None
-
-
-@dataclass
-class EnrichmentRun:
-    """The agent's result plus what the step should write back to the domain cache."""
-
-    result: AgentResult[CompanyProfile]
-    # None: nothing to (re)write; else store this (fetched_at None means "fetched now").
-    to_cache: CachedEnrichment | None = None
-
-
-def enrich(
-    lead: LeadInput,
-    *,
-    strategy: str | None = None,
-    cached: CachedEnrichment | None = None,
-    providers: list[EnrichmentProvider] | None = None,
+def judge(
+    profile: CompanyProfile, page_text: str, *, strategy: str, notes: list[str]
 ) -> AgentResult[CompanyProfile]:
-    """Enrich the lead's company. ``cached``: the step's cache hit for the lead's domain."""
-    return run_enrichment(lead, strategy=strategy, cached=cached, providers=providers).result
-
-
-def run_enrichment(
-    lead: LeadInput,
-    *,
-    strategy: str | None = None,
-    cached: CachedEnrichment | None = None,
-    providers: list[EnrichmentProvider] | None = None,
-) -> EnrichmentRun:
-    chosen = strategy or strategy_for(AGENT)
-    target = target_for(lead)
-    if isinstance(target, NoTarget):
-        profile = CompanyProfile(domain=target.domain, skipped_reason=target.reason)
-        return EnrichmentRun(result=AgentResult(output=profile, strategy="rules"))
-
-    notes: list[str] = []
-    to_cache: CachedEnrichment | None = None
-    if cached is not None and cached.domain == target.domain:
-        provider_name = cached.profile.provider.removeprefix("cache:")
-        profile = cached.profile.model_copy(update={"provider": f"cache:{provider_name}"})
-        page_text = cached.page_text
-        notes.append("profile from the domain cache")
-    else:
-        found = _run_providers(target, providers, notes)
-        profile, page_text = found.profile, found.page_text
-        if found.cacheable:
-            to_cache = CachedEnrichment(target.domain, profile, page_text)
-
-    if chosen != "claude":
-        return EnrichmentRun(AgentResult(output=profile, strategy="rules", notes=notes), to_cache)
+    """The providers' profile, with Claude's sector reading when the strategy is claude."""
+    if strategy != "claude":
+        return AgentResult(output=profile, strategy="rules", notes=notes)
     if profile.field_sources.get("sector", FieldSource(source="", confidence=0)).source == "claude":
         notes.append("sector already read by Claude")
-        return EnrichmentRun(AgentResult(output=profile, strategy="claude", notes=notes), to_cache)
+        return AgentResult(output=profile, strategy="claude", notes=notes)
     if not page_text.strip():
         notes.append("no page text for Claude to read; rules profile")
-        return EnrichmentRun(AgentResult(output=profile, strategy="rules", notes=notes), to_cache)
-
+        return AgentResult(output=profile, strategy="rules", notes=notes)
     try:
         reading, usage = read_sector(profile, page_text)
     except LLMError as exc:
         # The page facts stand on their own: a failed sector reading never fails the step.
-        return EnrichmentRun(
-            fall_back_to_rules(exc, profile, agent="enrich", notes=notes), to_cache
-        )
-
-    profile = _with_sector(profile, reading)
-    # Keep Claude's reading with the cached profile so other leads of this company reuse it.
-    base = to_cache or cached
-    if base is not None:
-        to_cache = CachedEnrichment(target.domain, profile, page_text, base.fetched_at)
-    return EnrichmentRun(
-        AgentResult(output=profile, strategy="claude", usage=usage, notes=notes), to_cache
-    )
-
-
-def _run_providers(
-    target: EnrichTarget, providers: list[EnrichmentProvider] | None, notes: list[str]
-) -> ProviderResult:
-    """The first provider that finds the company; else the last answer (it says why not)."""
-    deadline = time.monotonic() + settings.ENRICH_BUDGET_SECONDS
-    last: ProviderResult | None = None
-    for provider in providers if providers is not None else default_providers():
-        try:
-            result = provider.enrich(target, deadline=deadline)
-        except ProviderError as exc:
-            logger.warning("enrich provider=%s failed: %s", provider.name, exc.code)
-            notes.append(f"{provider.name} failed ({exc.code}): {exc}")
-            continue
-        if result.found:
-            return result
-        notes.append(f"{provider.name}: {result.profile.skipped_reason or 'nothing found'}")
-        last = result
-    if last is not None:
-        return last
-    return ProviderResult(
-        profile=CompanyProfile(domain=target.domain, skipped_reason="no provider answered")
+        return fall_back_to_rules(exc, profile, agent="enrich", notes=notes)
+    return AgentResult(
+        output=with_sector(profile, reading), strategy="claude", usage=usage, notes=notes
     )
 
 
@@ -185,7 +84,7 @@ def read_sector(profile: CompanyProfile, page_text: str) -> tuple[SectorReading,
     return result.output, result.usage
 
 
-def _with_sector(profile: CompanyProfile, reading: SectorReading) -> CompanyProfile:
+def with_sector(profile: CompanyProfile, reading: SectorReading) -> CompanyProfile:
     if reading.sector == "unknown" or reading.confidence < MIN_CLAUDE_CONFIDENCE:
         return profile
     confidence = round(reading.confidence * CLAUDE_SECTOR_WEIGHT, 3)

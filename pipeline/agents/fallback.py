@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from pipeline.agents.types import AgentResult, OutputT
 from pipeline.llm import LLMError
+from pipeline.schemas import AgentResult, OutputT
 
 logger = logging.getLogger(__name__)
 

@@ -8,11 +8,17 @@ data, steering our outcome (score, label, auto-approval), and closing our delimi
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
+from urllib.parse import unquote_plus
 
-from pipeline.agents.types import LeadInput
+from confusable_homoglyphs import confusables
+
+from pipeline.schemas import LeadInput
 
 _I = re.IGNORECASE
 _IM = re.IGNORECASE | re.MULTILINE
@@ -218,13 +224,77 @@ class InjectionReport:
 def _normalise(text: str) -> str:
     # Fold look-alike characters and drop zero-width ones people use to dodge filters.
     text = unicodedata.normalize("NFKC", text or "")
-    return re.sub(r"[\u200b-\u200f\u2060\ufeff]", "", text)
+    text = re.sub(r"[\u200b-\u200f\u2060\ufeff]", "", text)
+    return fold_confusables(text)
+
+
+# Uppercase Cyrillic/Greek I-shapes read as "I" in a Latin word, though the confusables table
+# maps them to "l" (its skeleton); "Іgnore" is meant as "Ignore".
+_I_SHAPES = {"\u0406": "I", "\u04c0": "I", "\u0399": "I"}
+_WORD = re.compile(r"\w+")
+
+
+@lru_cache(maxsize=4096)
+def _latin_look_alike(char: str) -> str:
+    if char in _I_SHAPES:
+        return _I_SHAPES[char]
+    found = confusables.is_confusable(char, greedy=True, preferred_aliases=["latin"])
+    for homoglyph in found[0]["homoglyphs"] if found else ():
+        if homoglyph["c"].isascii():
+            return homoglyph["c"]
+    return char
+
+
+def _is_latin(char: str) -> bool:
+    return char.isascii() or "LATIN" in unicodedata.name(char, "")
+
+
+def fold_confusables(text: str) -> str:
+    """Words that mix Latin letters with look-alikes from other scripts ("Іgnоrе", Cyrillic
+    І, о, е) are read in Latin, from the Unicode confusables table. Words written wholly in
+    another script (real Russian, Greek) are left as they are."""
+
+    def fold(match: re.Match[str]) -> str:
+        word = match.group(0)
+        letters = [char for char in word if char.isalpha()]
+        if not any(char.isascii() for char in letters) or all(_is_latin(c) for c in letters):
+            return word
+        return "".join(char if _is_latin(char) else _latin_look_alike(char) for char in word)
+
+    return _WORD.sub(fold, text)
+
+
+_BASE64_RUN = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+/=])")
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
+
+
+def decoded_runs(text: str) -> list[str]:
+    """Plausible base64 runs and URL-encoded text, decoded: instructions hidden from the eye.
+
+    A run counts when it decodes to UTF-8 text that reads as words (mostly letters and spaces),
+    so ids, hashes and tokens that happen to be valid base64 are left out.
+    """
+    decoded = []
+    for run in _BASE64_RUN.findall(text):
+        padded = run + "=" * (-len(run) % 4)
+        try:
+            plain = base64.b64decode(padded, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            continue
+        readable = sum(char.isalpha() or char.isspace() for char in plain)
+        if len(plain) >= 8 and " " in plain and readable / len(plain) >= 0.85:
+            decoded.append(plain)
+    if len(_PERCENT_ESCAPE.findall(text)) >= 2:
+        decoded.append(unquote_plus(text))
+    return decoded
 
 
 def detect_injection(lead: LeadInput) -> InjectionReport:
-    """Look at every free-text field of the submission, not just the message."""
+    """Look at every free-text field of the submission, not just the message, and at any
+    base64 or URL-encoded text hidden in it."""
     fields = [lead.message, lead.name, lead.company, lead.website, *lead.custom_fields.values()]
-    text = _normalise("\n".join(value for value in fields if value))
+    text = "\n".join(value for value in fields if value)
+    text = _normalise("\n".join([text, *decoded_runs(text)]))
     categories = [
         name for name, patterns in PATTERNS.items() if any(p.search(text) for p in patterns)
     ]

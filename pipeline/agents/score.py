@@ -21,10 +21,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from pipeline.agents.concepts import concepts_named_by, find_concept, find_concepts
 from pipeline.agents.domains import is_disposable, is_free_mail
 from pipeline.agents.fallback import fall_back_to_rules
 from pipeline.agents.text import email_domain, format_submission
-from pipeline.agents.types import (
+from pipeline.llm import LLMError, call_structured
+from pipeline.schemas import (
     AgentResult,
     Classification,
     CompanyProfile,
@@ -32,7 +34,6 @@ from pipeline.agents.types import (
     LeadInput,
     Score,
 )
-from pipeline.llm import LLMError, call_structured, strategy_for
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,8 @@ class Criterion(BaseModel):
 
     key: str = Field(pattern=r"^[a-z0-9_]{1,40}$")
     label: str = Field(min_length=1, max_length=120)
-    points: int = Field(ge=0, le=100)
+    # Negative points take away (e.g. a competitor's domain); the total counts only what can be won.
+    points: int = Field(ge=-100, le=100)
     check: str
     params: dict[str, Any] = Field(default_factory=dict)
     question: str = ""
@@ -147,29 +149,56 @@ def _check_phone(facts: Facts, params: dict[str, Any]) -> tuple[float, str]:
     return 0.0, "No phone number."
 
 
+# Budget words in the languages the classifier reads; prices, quotes and team sizes come from
+# the multilingual concepts (pipeline.agents.concepts).
+_BUDGET_WORDS = re.compile(
+    r"(?<!\w)(?:budget\w*|budżet\w*|presupuesto aprobado|orçamento aprovado|genehmigt\w*"
+    r"|freigegeben|zatwierdzon\w*|aprobad[oa]|aprovad[oa]|approvat[oa]|approuvé\w*|goedgekeurd)"
+    r"(?!\w)|予算|预算|예산",
+    _I,
+)
+_NUMBER = re.compile(r"\d[\d,]*")
+
+
+def _concept_word(facts: Facts, concept: str) -> str:
+    words = find_concepts(facts.lead.message).get(concept, [])
+    return words[0] if words else ""
+
+
 def _check_timeline(facts: Facts, params: dict[str, Any]) -> tuple[float, str]:
     match = _TIMELINE.search(facts.lead.message)
-    if match:
-        return 1.0, f'Mentions a timeline ("{match.group(0)}").'
+    word = match.group(0) if match else _concept_word(facts, "timeline")
+    if word:
+        return 1.0, f'Mentions a timeline ("{word}").'
     return 0.0, "No timeline mentioned."
 
 
 def _check_budget(facts: Facts, params: dict[str, Any]) -> tuple[float, str]:
-    match = _BUDGET.search(facts.lead.message)
-    if match:
-        return 1.0, f'Talks about budget or pricing ("{match.group(0)}").'
+    match = _BUDGET.search(facts.lead.message) or _BUDGET_WORDS.search(facts.lead.message)
+    word = match.group(0) if match else _concept_word(facts, "price")
+    if word:
+        return 1.0, f'Talks about budget or pricing ("{word}").'
     return 0.0, "No budget or pricing mentioned."
 
 
-def _check_team_size(facts: Facts, params: dict[str, Any]) -> tuple[float, str]:
+def _team_size(facts: Facts) -> tuple[int, str] | None:
     match = _TEAM.search(facts.lead.message)
-    if not match:
+    if match:
+        number = next(group for group in match.groups() if group)
+        return int(number.replace(",", "")), match.group(0)
+    word = _concept_word(facts, "team_size")
+    number = _NUMBER.search(word)
+    return (int(number.group(0).replace(",", "")), word) if number else None
+
+
+def _check_team_size(facts: Facts, params: dict[str, Any]) -> tuple[float, str]:
+    found = _team_size(facts)
+    if found is None:
         return 0.0, "No team size stated."
-    number = next(group for group in match.groups() if group)
-    size = int(number.replace(",", ""))
+    size, said = found
     minimum = int(params.get("min", 1))
     if size >= minimum:
-        return 1.0, f'States a size of {size} ("{match.group(0)}").'
+        return 1.0, f'States a size of {size} ("{said}").'
     return 0.5, f"States a size of {size}, below {minimum}."
 
 
@@ -181,15 +210,59 @@ def _check_seniority(facts: Facts, params: dict[str, Any]) -> tuple[float, str]:
     return 0.0, "No role stated."
 
 
+def _mentioned(message: str, keywords: list[str]) -> str | None:
+    """How the message mentions one of the phrases: the phrase itself (any case), or, for a
+    phrase that is a word for one of the classifier's concepts, that concept in any language
+    the classifier reads ("pricing" finds "Preis" and "価格"). None when it does not."""
+    lowered = message.casefold()
+    hit = next((word for word in keywords if word.casefold() in lowered), None)
+    if hit:
+        return f'"{hit}"'
+    for word in keywords:
+        for concept in concepts_named_by(word):
+            found = find_concept(message, concept)
+            if found:
+                return f'"{found}" (a word for "{word}")'
+    return None
+
+
 def _check_message_mentions(facts: Facts, params: dict[str, Any]) -> tuple[float, str]:
     keywords = [str(word) for word in params.get("keywords", []) if str(word).strip()]
-    message = facts.lead.message.lower()
-    hit = next((word for word in keywords if word.lower() in message), None)
+    hit = _mentioned(facts.lead.message, keywords)
     if hit:
-        return 1.0, f'Mentions "{hit}".'
+        return 1.0, f"Mentions {hit}."
     if not keywords:
         return 0.0, "Needs reading; the rules strategy has no keywords for it."
     return 0.0, "Does not mention it."
+
+
+def _check_judged(facts: Facts, params: dict[str, Any]) -> tuple[float, str]:
+    """The claude strategy reads the rubric (the criterion's question); rules look for keywords."""
+    keywords = [str(word) for word in params.get("keywords", []) if str(word).strip()]
+    hit = _mentioned(facts.lead.message, keywords)
+    if hit:
+        return 1.0, f"Keyword fallback: mentions {hit}."
+    if not keywords:
+        return 0.0, "Judged only by Claude; the rules strategy has no keywords for it."
+    return 0.0, "Keyword fallback: none of the keywords found."
+
+
+def _check_label_in(facts: Facts, params: dict[str, Any]) -> tuple[float, str]:
+    values = [str(v) for v in params.get("values", [])]
+    label = facts.classification.label
+    if label in values:
+        return 1.0, f"Classified as {label.replace('_', ' ')}."
+    return 0.0, f"Classified as {label.replace('_', ' ')}, not one of the listed labels."
+
+
+def _check_employees_between(facts: Facts, params: dict[str, Any]) -> tuple[float, str]:
+    minimum, maximum = params.get("min"), params.get("max")
+    if facts.profile is None or _employee_floor(facts.profile.employee_range) is None:
+        return 0.0, "Company size unknown."
+    floor = _employee_floor(facts.profile.employee_range)
+    if (minimum is None or floor >= int(minimum)) and (maximum is None or floor <= int(maximum)):
+        return 1.0, f"{facts.profile.employee_range} employees."
+    return 0.0, f"{facts.profile.employee_range} employees, outside the range."
 
 
 def _employee_floor(employee_range: str) -> int | None:
@@ -273,6 +346,17 @@ CHECKS: dict[str, CheckSpec] = {
         is_reading=True,
         description="Mentions something (params.keywords; the question for Claude)",
     ),
+    "judged": CheckSpec(
+        _check_judged,
+        is_reading=True,
+        description="Judged by Claude from the rubric (rules: params.keywords)",
+    ),
+    "label_in": CheckSpec(_check_label_in, description="The classifier's label in params.values"),
+    "employees_between": CheckSpec(
+        _check_employees_between,
+        needs_enrichment=True,
+        description="Employees between params.min and params.max",
+    ),
     "employees_at_least": CheckSpec(
         _check_employees, needs_enrichment=True, description="Employees at least params.min"
     ),
@@ -310,12 +394,16 @@ def parse_criteria(raw: list[dict]) -> tuple[list[Criterion], list[str]]:
     return criteria, problems
 
 
+def earned(criterion: Criterion, fraction: float) -> int:
+    """The points a criterion gives when met to this fraction (0..1)."""
+    return round(criterion.points * min(1.0, max(0.0, fraction)))
+
+
 def _result(criterion: Criterion, fraction: float, reason: str) -> CriterionResult:
-    fraction = min(1.0, max(0.0, fraction))
     return CriterionResult(
         key=criterion.key,
         label=criterion.label,
-        points=round(criterion.points * fraction),
+        points=earned(criterion, fraction),
         max_points=criterion.points,
         reason=reason[:300],
         needs_enrichment=criterion.spec.needs_enrichment,
@@ -327,9 +415,9 @@ def evaluate(criterion: Criterion, facts: Facts) -> CriterionResult:
     return _result(criterion, fraction, reason)
 
 
-def total(results: list[CriterionResult]) -> int:
-    """0..100: points earned over points available, rounded."""
-    available = sum(result.max_points for result in results)
+def total(results) -> int:
+    """0..100: points earned (negative ones subtract) over the positive points available."""
+    available = sum(result.max_points for result in results if result.max_points > 0)
     if available == 0:
         return 0
     earned = sum(result.points for result in results)
@@ -338,13 +426,16 @@ def total(results: list[CriterionResult]) -> int:
 
 def explain(results: list[CriterionResult], *, stage: str) -> str:
     value = total(results)
-    met = [r.label for r in sorted(results, key=lambda r: -r.points) if r.points]
-    missed = [r.label for r in results if not r.points and r.max_points]
+    met = [r.label for r in sorted(results, key=lambda r: -r.points) if r.points > 0]
+    lost = [r.label for r in results if r.points < 0]
+    missed = [r.label for r in results if not r.points and r.max_points > 0]
     parts = [f"{value}/100 from {len(results)} criteria"]
     if stage == "form":
         parts[0] += " (before enrichment)"
     if met:
         parts.append("earned: " + ", ".join(met[:5]))
+    if lost:
+        parts.append("lost: " + ", ".join(lost[:5]))
     if missed:
         parts.append("missing: " + ", ".join(missed[:5]))
     return "; ".join(parts) + "."
@@ -451,13 +542,13 @@ def score_form(
     criteria: list[dict],
     criteria_version: int | None,
     *,
-    strategy: str | None = None,
+    strategy: str = "rules",
     fallback_on_transient: bool = False,
 ) -> AgentResult[Score]:
     """First pass, from the form alone (runs beside enrichment)."""
     parsed, notes = parse_criteria(criteria)
     by_rules = rules(lead, classification, parsed, criteria_version)
-    chosen = strategy or strategy_for(AGENT)
+    chosen = strategy
     has_reading = any(c.spec.is_reading and not c.spec.needs_enrichment for c in parsed)
     if chosen == "rules" or not has_reading:
         if chosen == "claude":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from pipeline.agents.types import LeadInput
+from pipeline.schemas import LeadInput
 
 EMAIL_RE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
 # http(s) links, www. links, and bare domains with a common TLD ("bit.ly/x", "cheap-pills.ru").

@@ -1,6 +1,6 @@
 """Train the classifier's model on the development sets, and measure it by cross-validation.
 
-The held-out set (tests/data/labelled_leads.jsonl) is never read here: training and
+The held-out sets (pipeline/agents/data/labelled_leads*.jsonl) are never read here: training and
 cross-validation use only the development files below.
 """
 
@@ -15,17 +15,19 @@ from pathlib import Path
 
 from pipeline.agents import learned
 from pipeline.agents.classify import Evidence, decide, model_features
-from pipeline.agents.evaluate import LABELS, load_labelled
+from pipeline.agents.evaluate import LABELS, Confusion, load_labelled
 
 logger = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[2]
 TRAINING_FILES: tuple[Path, ...] = (
-    REPO / "tests" / "data" / "dev_leads.jsonl",
+    learned.DATA_DIR / "dev_leads.jsonl",
     learned.DATA_DIR / "dev_leads_a.jsonl",
     learned.DATA_DIR / "dev_leads_b.jsonl",
+    learned.DATA_DIR / "dev_leads_c.jsonl",
+    learned.DATA_DIR / "dev_leads_d.jsonl",
 )
-HELD_OUT_NAME = "labelled_leads.jsonl"
+# Held-out sets are named labelled_leads*.jsonl.
+HELD_OUT_PREFIX = "labelled_leads"
 CONFIG = learned.TrainingConfig()
 
 
@@ -39,7 +41,7 @@ class Row:
 
 
 def load_rows(path: Path) -> list[Row]:
-    if path.name == HELD_OUT_NAME:
+    if path.name.startswith(HELD_OUT_PREFIX):
         raise ValueError(f"{path} is the held-out set; never train or tune on it")
     rows = []
     for labelled in load_labelled(path):
@@ -76,10 +78,9 @@ def train_classifier(
     return model
 
 
-@dataclass
-class FoldResult:
+@dataclass(kw_only=True)
+class FoldResult(Confusion):
     name: str
-    confusion: dict[str, Counter]
 
     @property
     def total(self) -> int:
@@ -88,14 +89,6 @@ class FoldResult:
     @property
     def accuracy(self) -> float:
         return sum(self.confusion[label][label] for label in LABELS) / max(self.total, 1)
-
-    def precision(self, label: str) -> float:
-        predicted = sum(self.confusion[expected][label] for expected in LABELS)
-        return self.confusion[label][label] / predicted if predicted else 0.0
-
-    def recall(self, label: str) -> float:
-        actual = sum(self.confusion[label].values())
-        return self.confusion[label][label] / actual if actual else 0.0
 
 
 def cross_validate(
@@ -112,5 +105,5 @@ def cross_validate(
         for row in test_rows:
             predicted = decide(model, row.features, row.evidence, row.message).label
             confusion[row.label][predicted] += 1
-        results.append(FoldResult(name, confusion))
+        results.append(FoldResult(name=name, confusion=confusion))
     return results

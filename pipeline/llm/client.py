@@ -20,7 +20,8 @@ import anthropic
 from django.conf import settings
 from pydantic import BaseModel, ValidationError
 
-from pipeline.agents.types import LLMUsage
+from pipeline import metrics
+from pipeline.schemas import LLMUsage
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +165,17 @@ class _UsageMeter:
         )
 
 
+def _cost_of_call(model: str, message: Any) -> Decimal:
+    usage = message.usage
+    return cost_of(
+        model,
+        input_tokens=usage.input_tokens or 0,
+        output_tokens=usage.output_tokens or 0,
+        cache_read_tokens=usage.cache_read_input_tokens or 0,
+        cache_write_tokens=usage.cache_creation_input_tokens or 0,
+    )
+
+
 def tool_name_for(agent: str) -> str:
     return f"record_{agent}"
 
@@ -225,8 +237,10 @@ def call_structured[SchemaT: BaseModel](
                 tool_choice={"type": "tool", "name": tool_name},
             )
         except anthropic.AnthropicError as exc:
+            metrics.count_llm_call(agent, model)
             raise _wrap_error(exc, usage=meter.usage() if meter.input_tokens else None) from exc
         meter.add(message)
+        metrics.count_llm_call(agent, model, message.usage, cost=_cost_of_call(model, message))
         return message
 
     message = send()
