@@ -18,7 +18,12 @@ from pipeline.intake import ratelimit, webhooks
 from pipeline.intake.errors import DeliveryConflict, IntakeError, InvalidLead
 from pipeline.intake.normalize import LEAD_FIELDS, MAX_NESTING, apply_field_mapping
 from pipeline.intake.receive import Receipt, receive_submission
-from pipeline.intake.traps import check_form_token, cross_origin_reason, issue_form_token
+from pipeline.intake.traps import (
+    check_form_token,
+    cross_origin_reason,
+    issue_form_token,
+    reissue_form_token,
+)
 from pipeline.models import Submission, WebhookSource
 
 logger = logging.getLogger(__name__)
@@ -53,11 +58,7 @@ def webhook(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _receive_webhook(request: HttpRequest, slug: str) -> Receipt:
-    if request.method != "POST":
-        raise IntakeError("use POST", status=405, headers={"Allow": "POST"})
-    source = WebhookSource.objects.filter(slug=slug, is_active=True).first()
-    if source is None:
-        raise IntakeError(f"no active webhook source {slug[:80]!r}", status=404)
+    source = webhooks.posted_source(request, slug)
     body = webhooks.read_body(request, settings.WEBHOOK_MAX_BODY_BYTES)
     kind = webhooks.content_kind(request.content_type)
     text = webhooks.decode_body(body)
@@ -74,7 +75,9 @@ def _receive_webhook(request: HttpRequest, slug: str) -> Receipt:
             headers={"Retry-After": str(verdict.retry_after)},
         )
     payload = webhooks.parse_payload(text, kind)
-    key = webhooks.delivery_key(request.headers, webhook_id)
+    # The signed webhook-id is the delivery: a captured delivery replayed with a fresh
+    # Idempotency-Key is still the same delivery.
+    extra_key = webhooks.sender_key(request.headers)
     try:
         mapped = apply_field_mapping(payload, source.field_mapping or {})
     except RecursionError:  # copying a body nested hundreds deep: refuse it, not a 500
@@ -85,7 +88,8 @@ def _receive_webhook(request: HttpRequest, slug: str) -> Receipt:
         raw_payload=payload,
         channel=Submission.Channel.WEBHOOK,
         source=source,
-        idempotency_key=key,
+        idempotency_key=webhook_id,
+        sender_key=extra_key,
     )
 
 
@@ -156,6 +160,7 @@ def _post_form(request: HttpRequest, source: WebhookSource) -> HttpResponse:
             source,
             LeadForm(request.POST),
             notice="This page was open for a long time; please check and send it again.",
+            fresh_token=True,
         )
     if not form.is_valid():
         return _render_form(request, source, form)
@@ -171,6 +176,7 @@ def _post_form(request: HttpRequest, source: WebhookSource) -> HttpResponse:
             source,
             LeadForm(request.POST),
             notice="This form was already sent once. Please check it and send it again.",
+            fresh_token=True,
         )
     return redirect("pipeline:form_thanks", slug=source.slug)
 
@@ -196,13 +202,17 @@ def _render_form(
     *,
     status: int = 200,
     notice: str = "",
+    fresh_token: bool = False,
 ) -> HttpResponse:
-    # Every rendering gets a fresh token: its time starts the fill clock. A form shown again
-    # (errors, expiry) keeps what the person typed, so they may send it straight away.
-    issued = time.time()
-    if form.is_bound or form.initial:
-        issued -= settings.FORM_MIN_FILL_SECONDS
-    token = issue_form_token(source.slug, now=issued)
+    # A first rendering starts the fill clock. A form shown again (errors, rate limit) keeps
+    # the posted token's nonce and first issue time: a person who waited may send it at once,
+    # a bot that did not wait gains nothing. After an expiry or a page already sent, a new
+    # token starts now: a new submission costs a new wait.
+    posted = str(request.POST.get("form_token", "")) if request.method == "POST" else ""
+    if posted and not fresh_token:
+        token = reissue_form_token(source.slug, posted)
+    else:
+        token = issue_form_token(source.slug)
     if form.is_bound:
         form.data = form.data.copy()
         form.data["form_token"] = token

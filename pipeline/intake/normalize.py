@@ -6,14 +6,16 @@ The rules here are the same for every door; the hosted form calls them from its 
 from __future__ import annotations
 
 import copy
+import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.core.validators import EmailValidator
+import phonenumbers
+from django.conf import settings
+from email_validator import EmailNotValidError, validate_email
 
 from pipeline.intake.errors import InvalidLead
 
@@ -49,7 +51,11 @@ MAX_NESTING = 32
 # Lead.email_normalized holds at most this (RFC 3696 limit for an address).
 MAX_EMAIL_LENGTH = 320
 
-_validate_email = EmailValidator(message="not a valid email address")
+
+# Line breaks as Python's str.splitlines() knows them: CR, LF, VT, FF, FS, GS, RS, NEL, LS, PS.
+_LINE_BREAKS = re.compile("[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+")
+# Fields that are one line wherever they go (CRM properties, CSV cells, email headers).
+ONE_LINE_FIELDS = ("name", "company", "website")
 
 
 @dataclass(frozen=True)
@@ -142,39 +148,94 @@ def _pop_path(data: dict[str, Any], path: str) -> tuple[bool, Any]:
     return True, value
 
 
+def without_line_breaks(text: str) -> str:
+    """`text` with each run of line breaks turned into one space (a header-injection and
+    broken-CSV guard for one-line fields); other characters are kept as they are."""
+    return _LINE_BREAKS.sub(" ", text)
+
+
+# Mailbox providers known to deliver "name+tag@" to "name@" (sub-addressing). Elsewhere a "+"
+# may be part of the mailbox name, so it is kept: two people are never merged on a guess.
+PLUS_ADDRESSING_DOMAINS = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "outlook.com",
+        "hotmail.com",
+        "live.com",
+        "msn.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "fastmail.com",
+        "fastmail.fm",
+        "proton.me",
+        "protonmail.com",
+        "protonmail.ch",
+        "pm.me",
+        "yandex.com",
+        "yandex.ru",
+    }
+)
+# Gmail ignores dots in the mailbox name, and googlemail.com is the same mailbox.
+DOTLESS_DOMAINS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
+
+
+class BadEmail(ValueError):
+    """Not an email address; the message says why (email-validator's words)."""
+
+
 def normalize_email(email: str) -> str:
-    """The key we match people on: lower case, without "+tag", IDN domain in ASCII."""
-    local, _, domain = email.strip().rpartition("@")
-    if not local:
-        return email.strip().lower()
-    local = local.split("+", 1)[0] or local
-    domain = domain.lower()
+    """The key we match people on, from a valid address (else BadEmail).
+
+    email-validator checks the syntax and gives the domain in IDNA 2008 ASCII (UTS #46 mapped)
+    and the mailbox in Unicode NFC; we lower-case the mailbox (no mail server we reply through
+    treats case as meaningful), and fold "+tag" and Gmail's dots only for the providers above.
+    """
     try:
-        domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        pass
-    return f"{local.lower()}@{domain}"
+        checked = validate_email(email.strip(), check_deliverability=False)
+    except EmailNotValidError as error:
+        raise BadEmail(str(error)) from None
+    local, domain = checked.local_part.lower(), checked.ascii_domain.lower()
+    if domain in PLUS_ADDRESSING_DOMAINS:
+        local = local.split("+", 1)[0] or local
+    if domain in DOTLESS_DOMAINS:
+        local, domain = local.replace(".", "") or local, DOTLESS_DOMAINS[domain]
+    return f"{local}@{domain}"
 
 
-def normalize_phone(phone: str) -> str | None:
-    """Digits with a leading "+" when international ("00" counts as "+"); None if not a phone."""
+def normalize_phone(phone: str, *, region: str | None = None) -> str | None:
+    """The key we match people on: E.164 ("+14155550100") when phonenumbers can read the number
+    (national numbers in `region`, PHONE_DEFAULT_REGION by default); else its digits, with a
+    leading "+" when international; None if it is not a phone number at all."""
     text = phone.strip()
+    if text.startswith("00"):  # the international call prefix in most of the world
+        text = "+" + text[2:]
+    region = settings.PHONE_DEFAULT_REGION if region is None else region
+    try:
+        number = phonenumbers.parse(text, region or None)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is not None and phonenumbers.is_possible_number(number):
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return _phone_digits(text)
+
+
+def _phone_digits(text: str) -> str | None:
     if any(character.isalpha() for character in text):
         return None
     digits = "".join(str(unicodedata.decimal(ch)) for ch in text if ch.isdecimal())
-    international = text.startswith("+")
-    if text.startswith("00"):
-        digits, international = digits[2:], True
     if not PHONE_MIN_DIGITS <= len(digits) <= PHONE_MAX_DIGITS:
         return None
-    return ("+" if international else "") + digits
+    return ("+" if text.startswith("+") else "") + digits
 
 
 def clean_lead_fields(raw: Mapping[str, Any]) -> LeadFields:
     """Validate our fields; raise InvalidLead naming every bad field.
 
-    Names, companies and messages are kept exactly as sent (Unicode, whitespace); email,
-    phone and website lose surrounding whitespace only.
+    Messages are kept exactly as sent; names and companies too (Unicode, spaces), except that
+    line breaks become spaces: they are one-line fields everywhere they go. Email, phone and
+    website lose surrounding whitespace.
     """
     errors: dict[str, str] = {}
     values: dict[str, str] = {}
@@ -183,17 +244,18 @@ def clean_lead_fields(raw: Mapping[str, Any]) -> LeadFields:
         if error:
             errors[name] = error
             continue
+        if name in ONE_LINE_FIELDS:
+            value = without_line_breaks(value)
         if name in ("email", "phone", "website"):
             value = value.strip()
         values[name] = value
     email_normalized = phone_normalized = ""
     if values.get("email"):
         try:
-            _validate_email(values["email"])
-        except ValidationError:
-            errors["email"] = "not a valid email address"
-        else:
             email_normalized = normalize_email(values["email"])
+        except BadEmail as error:
+            errors["email"] = f"not a valid email address: {error}"
+        else:
             # An international domain grows when spelled in ASCII (punycode).
             if len(email_normalized) > MAX_EMAIL_LENGTH:
                 errors["email"] = f"too long: at most {MAX_EMAIL_LENGTH} characters once normalised"
@@ -219,8 +281,10 @@ def lenient_lead_fields(raw: Mapping[str, Any]) -> LeadFields:
     values = {}
     for name in LEAD_FIELDS:
         value = raw.get(name)
-        text = "" if value is None else str(value)
-        values[name] = scrub_text(text)[: MAX_LENGTHS[name]]
+        text = scrub_text("" if value is None else str(value))
+        if name in ONE_LINE_FIELDS:
+            text = without_line_breaks(text)
+        values[name] = text[: MAX_LENGTHS[name]]
     return LeadFields(**values)
 
 

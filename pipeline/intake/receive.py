@@ -23,6 +23,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from pipeline import engine
+from pipeline.followups import stop_quietly
 from pipeline.intake.errors import DeliveryConflict, InvalidLead
 from pipeline.intake.normalize import (
     LeadFields,
@@ -33,10 +34,11 @@ from pipeline.intake.normalize import (
     storable_problem,
 )
 from pipeline.models import Lead, PipelineRun, Submission, WebhookSource
+from pipeline.owners import assign_owner_quietly
+from pipeline.pipelines import LEAD
 
 logger = logging.getLogger(__name__)
 
-TRAP_FLAG = "bot_trap"
 MAX_KEY_LENGTH = 200
 
 
@@ -45,7 +47,7 @@ class Receipt:
     """What a door answers: the lead, its new run, and whether the person was already known."""
 
     submission_id: int
-    lead_id: int
+    lead_id: int | None  # None for a trapped submission
     run_id: int | None
     duplicate_of: int | None  # the existing lead this person matched; None for a new person
     is_trapped: bool = False
@@ -80,6 +82,7 @@ def receive_submission(
     custom_fields: Mapping[str, Any] | None = None,
     raw_payload: Any = None,
     idempotency_key: str = "",
+    sender_key: str = "",
     trap_reason: str = "",
     start_run: bool = True,
     run_options: dict | None = None,
@@ -91,14 +94,18 @@ def receive_submission(
     `trap_reason` (a bot trap fired) stores the submission as spam and never processes it.
     With start_run=False the caller runs the pipeline itself (engine.run_inline).
 
+    `idempotency_key` identifies the delivery (unique per source); `sender_key`, an unsigned
+    key the sender added, may only find an earlier delivery to replay.
+
     Raises InvalidLead (nothing stored), DeliveryConflict (the key was used for another
     body). A run that cannot be started is started later (start_pending_runs).
     """
     started = time.monotonic()
     custom = dict(custom_fields or {})
     payload = raw_payload if raw_payload is not None else {**dict(fields), **custom}
-    if len(idempotency_key) > MAX_KEY_LENGTH:
-        raise InvalidLead({"idempotency_key": f"too long: at most {MAX_KEY_LENGTH} characters"})
+    for name, key in (("idempotency_key", idempotency_key), ("sender_key", sender_key)):
+        if len(key) > MAX_KEY_LENGTH:
+            raise InvalidLead({name: f"too long: at most {MAX_KEY_LENGTH} characters"})
     if trap_reason:
         clean = lenient_lead_fields(fields)
         custom, payload = scrub_json(custom), scrub_json(payload)
@@ -109,16 +116,15 @@ def receive_submission(
             if problem:
                 raise InvalidLead({name: problem})
 
-    if idempotency_key:
-        earlier = _earlier_delivery(source, idempotency_key)
+    if idempotency_key or sender_key:
+        earlier = _earlier_delivery(source, idempotency_key, sender_key)
         if earlier is not None:
             return _answer(earlier, payload, start_run, run_options, is_replay=True)
     try:
         with transaction.atomic():
-            if trap_reason:
-                lead = Lead.objects.create(**_lead_columns(clean), label="spam", flags=[TRAP_FLAG])
-            else:
-                lead = _find_or_create_lead(clean)
+            # A trapped bot's submission is kept for staff to see, attached to no one: it
+            # neither makes a spam lead per attempt nor joins a real person's history.
+            lead = None if trap_reason else _find_or_create_lead(clean)
             submission = Submission.objects.create(
                 lead=lead,
                 source=source,
@@ -126,29 +132,41 @@ def receive_submission(
                 custom_fields=custom,
                 raw_payload=payload,
                 idempotency_key=idempotency_key,
+                sender_key=sender_key,
                 is_trapped=bool(trap_reason),
                 trap_reason=trap_reason[:200],
                 **clean.as_dict(),
             )
     except IntegrityError:
         # The same delivery arrived at the same instant and was stored first.
-        earlier = _earlier_delivery(source, idempotency_key) if idempotency_key else None
+        earlier = _earlier_delivery(source, idempotency_key, sender_key)
         if earlier is None:
             raise
         return _answer(earlier, payload, start_run, run_options, is_replay=True)
     logger.info(
         "intake.stored submission_id=%s lead_id=%s channel=%s trapped=%s ms=%d",
         submission.pk,
-        lead.pk,
+        submission.lead_id,
         channel,
         bool(trap_reason),
         (time.monotonic() - started) * 1000,
     )
+    if lead is not None:
+        # A new submission from a person we are following up: the new conversation wins.
+        stop_quietly(lead.pk, "the lead submitted again")
+        assign_owner_quietly(lead, source=source)
     return _answer(submission, payload, start_run, run_options, is_replay=False)
 
 
-def _earlier_delivery(source: WebhookSource | None, key: str) -> Submission | None:
-    return Submission.objects.filter(source=source, idempotency_key=key).first()
+def _earlier_delivery(
+    source: WebhookSource | None, key: str, sender_key: str = ""
+) -> Submission | None:
+    earlier = None
+    if key:
+        earlier = Submission.objects.filter(source=source, idempotency_key=key).first()
+    if earlier is None and sender_key:
+        earlier = Submission.objects.filter(source=source, sender_key=sender_key).first()
+    return earlier
 
 
 def _answer(
@@ -208,16 +226,23 @@ def _start_once(
 ) -> Receipt:
     """Create the submission's run unless an earlier call did; record and return the answer."""
     with transaction.atomic():
-        # The row lock makes a concurrent copy wait here until this answer is committed.
+        # The row lock makes a concurrent copy wait here until this answer is committed. Only
+        # the submission's row: PostgreSQL cannot lock the nullable side of the lead join.
         submission = (
-            Submission.objects.select_for_update().select_related("lead").get(pk=submission_id)
+            Submission.objects.select_for_update(of=("self",))
+            .select_related("lead")
+            .get(pk=submission_id)
         )
         if submission.response:
             return Receipt.from_submission(submission, is_replay=is_replay)
         run = None
         if start_run and not submission.is_trapped:
             run = engine.start(
-                submission.lead, submission, options=run_options, dispatch=_enqueue_safely
+                LEAD.name,
+                lead=submission.lead,
+                submission=submission,
+                options=run_options,
+                dispatch=_enqueue_safely,
             )
         earlier = Submission.objects.filter(lead_id=submission.lead_id, pk__lt=submission.pk)
         duplicate_of = (

@@ -10,6 +10,7 @@ from pipeline.intake.errors import IntakeError
 from pipeline.intake.normalize import apply_field_mapping
 from pipeline.intake.receive import Receipt, receive_submission, record_run
 from pipeline.models import PipelineRun, Submission, WebhookSource
+from pipeline.pipelines import LEAD
 
 
 def parse_column_map(items: list[str]) -> dict[str, str]:
@@ -49,7 +50,9 @@ def receive_row(
         run = PipelineRun.objects.filter(pk=receipt.run_id).first() if receipt.run_id else None
         return receipt, run
     submission = Submission.objects.select_related("lead").get(pk=receipt.submission_id)
-    run = engine.run_inline(submission.lead, submission, options=run_options)
+    run = engine.run_inline(
+        LEAD.name, lead=submission.lead, submission=submission, options=run_options
+    )
     return record_run(receipt, run), run
 
 

@@ -6,7 +6,7 @@ import base64
 import binascii
 import logging
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -90,30 +90,53 @@ def create_webhook_source(
 
 
 def rotate_secret(source: WebhookSource, *, overlap: timedelta | None = None) -> str:
-    """Give `source` a new secret; the current one keeps working for `overlap`."""
+    """Give `source` a new secret; the current one keeps working for `overlap`.
+
+    Secrets retired by earlier rotations keep their own end of overlap: rotating twice in a
+    row does not cut off a sender still switching from the first secret.
+    """
     if overlap is None:
         overlap = timedelta(hours=settings.WEBHOOK_ROTATION_OVERLAP_HOURS)
+    now = timezone.now()
     new_secret = generate_secret()
-    source.previous_secret = source.secret
-    source.previous_secret_expires_at = timezone.now() + overlap
-    source.secret = new_secret
-    source.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at"])
+    with transaction.atomic():
+        # Two admins rotating at once must not drop each other's retired secret.
+        locked = WebhookSource.objects.select_for_update().get(pk=source.pk)
+        retired = [(locked.secret, now + overlap)] + [
+            (secret, expires) for secret, expires in retired_secrets(locked) if now < expires
+        ]
+        locked.retired_secrets = [
+            {"secret": secret, "expires_at": expires.isoformat()} for secret, expires in retired
+        ]
+        locked.secret = new_secret
+        locked.save(update_fields=["secret", "retired_secrets"])
+    source.secret, source.retired_secrets = locked.secret, locked.retired_secrets
     logger.info(
-        "webhook_source.rotated source_id=%s overlap_hours=%.1f",
+        "webhook_source.rotated source_id=%s overlap_hours=%.1f retired_valid=%s",
         source.pk,
         overlap.total_seconds() / 3600,
+        len(retired),
     )
     return new_secret
 
 
-def valid_secrets(source: WebhookSource, *, now=None) -> list[str]:
-    """The secrets a delivery may be signed with right now: current, then previous."""
-    now = now or timezone.now()
-    found = [source.secret]
-    expires = source.previous_secret_expires_at
-    if source.previous_secret and expires is not None and now < expires:
-        found.append(source.previous_secret)
+def retired_secrets(source: WebhookSource) -> list[tuple[str, datetime]]:
+    """The source's earlier secrets with the end of their overlap, newest first."""
+    found = []
+    for entry in source.retired_secrets or []:
+        try:
+            found.append((str(entry["secret"]), datetime.fromisoformat(entry["expires_at"])))
+        except (KeyError, TypeError, ValueError):
+            logger.warning("webhook_source.bad_retired_secret source_id=%s", source.pk)
     return found
+
+
+def valid_secrets(source: WebhookSource, *, now: datetime | None = None) -> list[str]:
+    """The secrets a delivery may be signed with right now: current, then retired ones."""
+    now = now or timezone.now()
+    return [source.secret] + [
+        secret for secret, expires in retired_secrets(source) if now < expires
+    ]
 
 
 def webhook_url(source: WebhookSource) -> str:

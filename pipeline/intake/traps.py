@@ -27,9 +27,23 @@ class TokenCheck:
     is_expired: bool = False  # a human left the page open too long: show the form again
 
 
-def issue_form_token(slug: str, *, now: float | None = None) -> str:
+def issue_form_token(slug: str, *, now: float | None = None, nonce: str = "") -> str:
     issued = time.time() if now is None else now
-    return signing.dumps({"n": uuid.uuid4().hex, "t": round(issued, 3)}, salt=_salt(slug))
+    return signing.dumps({"n": nonce or uuid.uuid4().hex, "t": round(issued, 3)}, salt=_salt(slug))
+
+
+def reissue_form_token(slug: str, token: str) -> str:
+    """The token for a form shown again (errors, rate limit): the posted token's nonce and
+    first issue time when it is ours, else a new one starting now.
+
+    Never backdated: a page shown again must not hand a bot that never waited a token old
+    enough to pass, and keeping the nonce means one wait buys at most one submission.
+    """
+    try:
+        data = signing.loads(token, salt=_salt(slug))
+        return issue_form_token(slug, now=float(data["t"]), nonce=str(data["n"]))
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        return issue_form_token(slug)
 
 
 def check_form_token(

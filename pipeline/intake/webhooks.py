@@ -9,11 +9,14 @@ wrong. The signature covers the exact bytes sent: a proxy that re-serialises JSO
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import math
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -31,6 +34,9 @@ logger = logging.getLogger(__name__)
 JSON = "json"
 FORM = "form"
 MAX_FORM_FIELDS = 500
+SIGNATURE_BYTES = 32  # HMAC-SHA256
+MAX_SIGNATURES = 20  # senders list one per secret they hold; more is not a real sender
+_VERSION = re.compile(r"v[0-9][0-9a-z]{0,15}")
 SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 # Svix sends the same headers under its own prefix.
 SVIX_HEADERS = {
@@ -38,6 +44,16 @@ SVIX_HEADERS = {
     "webhook-timestamp": "svix-timestamp",
     "webhook-signature": "svix-signature",
 }
+
+
+def posted_source(request: HttpRequest, slug: str) -> WebhookSource:
+    """The active source a delivery is posted to; 405 for another method, 404 for no source."""
+    if request.method != "POST":
+        raise IntakeError("use POST", status=405, headers={"Allow": "POST"})
+    source = WebhookSource.objects.filter(slug=slug, is_active=True).first()
+    if source is None:
+        raise IntakeError(f"no active webhook source {slug[:80]!r}", status=404)
+    return source
 
 
 def read_body(request: HttpRequest, limit: int) -> bytes:
@@ -99,9 +115,16 @@ def verify_signature(
 ) -> str:
     """Check the delivery's signature with the source's secret(s); return its webhook-id.
 
-    Raises IntakeError(401) saying which header is missing, that the timestamp expired, or
-    that no signature matched.
+    Raises IntakeError(401) saying which header is missing, that the timestamp expired, that
+    the signature header is malformed, or that no signature matched.
     """
+    return check_signature(valid_secrets(source, now=timezone.now()), text, headers, now=now)
+
+
+def check_signature(
+    secrets: Sequence[str], text: str, headers: Mapping[str, str], *, now: float | None = None
+) -> str:
+    """verify_signature() without the database: the secrets are given."""
     found = signature_headers(headers)
     missing = [name for name in SIGNATURE_HEADERS if name not in found]
     if missing:
@@ -125,25 +148,56 @@ def verify_signature(
         raise _unauthorized(
             f"webhook-timestamp is {math.floor(-age)} s in the future: check the sender's clock"
         )
-    malformed = False
-    for secret in valid_secrets(source, now=timezone.now()):
+    signatures = parse_signature_header(found["webhook-signature"])
+    # The library sees only entries we parsed, so what it says is "match" or "no match",
+    # whatever wording its version uses for a header it cannot read.
+    checked = {**found, "webhook-signature": " ".join(f"v1,{value}" for value in signatures)}
+    for secret in secrets:
         try:
-            Webhook(secret).verify(text, found, json_parse=False)
+            Webhook(secret).verify(text, checked, json_parse=False)
         except WebhookVerificationError:
             continue
-        except Exception:  # the library cannot parse the header: "v1" without ",", bad base64
-            malformed = True
-            continue
         return found["webhook-id"]
-    if malformed:
-        raise _unauthorized(
-            "webhook-signature is malformed: expected space-separated 'v1,<base64>' entries"
-        )
     raise _unauthorized(
         "signature mismatch: no v1 signature matches this body with the source's secret. "
         "Sign the exact bytes you send, as '<webhook-id>.<webhook-timestamp>.<body>'; a proxy "
         "that re-encodes the body (JSON whitespace, key order) breaks the signature"
     )
+
+
+def parse_signature_header(header: str) -> list[str]:
+    """The base64 values of the header's v1 entries; 401 saying what is wrong otherwise.
+
+    The header is space-separated "<version>,<signature>" entries; versions other than v1
+    (asymmetric "v1a", future ones) are skipped, as the scheme asks, but must be well formed.
+    """
+    entries = header.split()
+    if len(entries) > MAX_SIGNATURES:
+        raise _malformed(f"{len(entries)} entries, at most {MAX_SIGNATURES}")
+    values = []
+    for position, entry in enumerate(entries, start=1):
+        version, comma, value = entry.partition(",")
+        if not comma or not _VERSION.fullmatch(version) or not value:
+            raise _malformed(f"entry {position} is not '<version>,<base64 signature>'")
+        if version != "v1":
+            continue
+        try:
+            digest = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise _malformed(f"entry {position}: the v1 signature is not base64") from None
+        if len(digest) != SIGNATURE_BYTES:
+            raise _malformed(
+                f"entry {position}: a v1 signature is {SIGNATURE_BYTES} bytes "
+                f"(HMAC-SHA256), this one {len(digest)}"
+            )
+        values.append(value)
+    if not values:
+        raise _malformed("no 'v1,<base64>' entry (sign with HMAC-SHA256, version v1)")
+    return values
+
+
+def _malformed(detail: str) -> IntakeError:
+    return _unauthorized(f"malformed webhook-signature header: {detail}")
 
 
 def _unauthorized(message: str) -> IntakeError:
@@ -183,10 +237,9 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def delivery_key(headers: Mapping[str, str], webhook_id: str) -> str:
-    """The idempotency key: an Idempotency-Key header if sent, else the webhook-id."""
-    key = (headers.get("Idempotency-Key") or webhook_id).strip()
+def sender_key(headers: Mapping[str, str]) -> str:
+    """The Idempotency-Key header, if sent. It is not signed: it only adds to the webhook-id."""
+    key = (headers.get("Idempotency-Key") or "").strip()
     if len(key) > 200:
-        name = "Idempotency-Key" if headers.get("Idempotency-Key") else "webhook-id"
-        raise InvalidLead({name: "too long: at most 200 characters"})
+        raise InvalidLead({"Idempotency-Key": "too long: at most 200 characters"})
     return key

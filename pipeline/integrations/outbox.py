@@ -23,17 +23,22 @@ from __future__ import annotations
 import logging
 import smtplib
 import time
+from collections.abc import Callable
 from datetime import timedelta
-from email.utils import parseaddr
+from email.headerregistry import HeaderRegistry, UnstructuredHeader
+from email.policy import default as default_policy
+from email.utils import formataddr, parseaddr
 from urllib.parse import quote
 
 from django.conf import settings
 from django.core import mail
 from django.core.mail import EmailMessage, make_msgid
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db import connection as db_connection
 from django.db.models import F
 from django.utils import timezone
 
+from pipeline.integrations import email_providers
 from pipeline.models import Draft, Lead, OutboundEmail, PipelineRun, ReviewAction, StepRun
 
 logger = logging.getLogger(__name__)
@@ -44,6 +49,9 @@ FIRST_REPLY = "first_reply"
 MAX_ATTEMPTS = 5
 # A row in `sending` for longer than this (the SMTP timeout plus margin) was abandoned.
 STUCK_SENDING_SECONDS = 300
+# Recording what the mail server answered survives this many dead database connections.
+RECORD_ATTEMPTS = 3
+RECORD_BACKOFF_SECONDS = 0.2
 
 
 class OutboxError(Exception):
@@ -60,7 +68,17 @@ class OutboxError(Exception):
 
 
 def sender_address() -> str:
-    return settings.DEFAULT_FROM_EMAIL
+    """The company profile's sender ("Sam Rivera <sam@acme.example>"), else DEFAULT_FROM_EMAIL.
+
+    The drafts are signed by the profile's sender, so the From line names them too.
+    """
+    from pipeline.models import CompanyProfile
+
+    profile = CompanyProfile.current()
+    if profile is None or not (profile.sender_name or profile.sender_email):
+        return settings.DEFAULT_FROM_EMAIL
+    address = profile.sender_email or parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+    return formataddr((one_line(profile.sender_name), address))
 
 
 def message_id_domain() -> str:
@@ -98,9 +116,46 @@ def unsubscribe_footer(lead_id: int) -> str:
     return f"\n\n--\nTo stop receiving emails from us: {unsubscribe_url(lead_id)}\n"
 
 
+class _UnfoldedHeader(UnstructuredHeader):
+    """An ASCII header written on one line, as it is.
+
+    The email package folds a header whose value has no space within 78 columns by turning it
+    into an RFC 2047 encoded word (=?utf-8?q?=3Cmailto...?=), which mail clients and the large
+    mailbox providers do not read in List-Unsubscribe: one-click unsubscribe would be broken.
+    RFC 5322 allows lines up to 998 characters.
+    """
+
+    max_length = 998
+
+    def fold(self, *, policy):
+        line = f"{self.name}: {self}"
+        if not line.isascii() or len(line) > self.max_length:
+            return super().fold(policy=policy)
+        return line + policy.linesep
+
+
+def _one_line_headers(registry: HeaderRegistry) -> HeaderRegistry:
+    for name in UNFOLDED_HEADERS:
+        registry.map_to_type(name, _UnfoldedHeader)
+    return registry
+
+
+UNFOLDED_HEADERS = ("List-Unsubscribe",)
+_HEADER_FACTORY = _one_line_headers(HeaderRegistry())
+
+
+class OutboxMessage(EmailMessage):
+    def message(self, *, policy=default_policy):
+        # Whatever policy the mail backend asks for (SMTP: CRLF), with our header classes.
+        return super().message(policy=policy.clone(header_factory=_HEADER_FACTORY))
+
+
 def build_message(email: OutboundEmail) -> EmailMessage:
     headers = {"Message-ID": email.message_id, **list_unsubscribe_headers(email.lead_id)}
-    return EmailMessage(
+    if email.in_reply_to:
+        headers["In-Reply-To"] = email.in_reply_to
+        headers["References"] = email.references or email.in_reply_to
+    return OutboxMessage(
         subject=one_line(email.subject),
         body=email.body.rstrip() + unsubscribe_footer(email.lead_id),
         from_email=email.from_email,
@@ -121,9 +176,13 @@ def queue_email(
     run: PipelineRun | None = None,
     step_run: StepRun | None = None,
     draft: Draft | None = None,
+    in_reply_to: str = "",
+    references: str = "",
 ) -> tuple[OutboundEmail, bool]:
     """The queued email of this (run, kind), created once. Returns (email, created)."""
     fields = {
+        "in_reply_to": in_reply_to,
+        "references": references,
         "lead": lead,
         "step_run": step_run,
         "draft": draft,
@@ -154,9 +213,20 @@ def enqueue_delivery(email_id: int) -> None:
 
 
 def send_approved_reply(
-    *, lead: Lead, run: PipelineRun, step_run: StepRun, draft_id: int, subject: str, body: str
+    *,
+    lead: Lead,
+    run: PipelineRun,
+    step_run: StepRun,
+    draft_id: int,
+    subject: str,
+    body: str,
+    kind: str = FIRST_REPLY,
+    in_reply_to: str = "",
+    references: str = "",
 ) -> dict:
-    """The send step: queue the approved first reply (once per run) and deliver it (once).
+    """The send step: queue the approved reply of `kind` (once per run) and deliver it (once).
+
+    A follow-up names the emails it answers (`in_reply_to`, `references`) for threading.
 
     Returns {"email_id", "state", "message_id"} when the email is sent or cancelled (the lead
     unsubscribed). Raises OutboxError otherwise: retryable when the server refused for now,
@@ -173,12 +243,14 @@ def send_approved_reply(
     draft = Draft.objects.filter(pk=draft_id).first()
     email, created = queue_email(
         lead=lead,
-        kind=FIRST_REPLY,
+        kind=kind,
         subject=subject,
         body=body,
         run=run,
         step_run=step_run,
         draft=draft,
+        in_reply_to=in_reply_to,
+        references=references,
     )
     if not created:
         # Not sent yet: the latest approved text wins (a retry after an edit and re-approval).
@@ -252,6 +324,7 @@ def deliver(email_id: int) -> str:
             return _cancel_unsubscribed(email)
         return email.state
 
+    email_providers.tag(message, email.pk)
     clock = time.monotonic()
     try:
         sent = connection.send_messages([message])
@@ -263,6 +336,7 @@ def deliver(email_id: int) -> str:
         # The backend took nothing (no valid recipient): nothing can have left.
         return _settle(email, started, State.FAILED, "the mail backend sent nothing")
     _mark_sent(email, started)
+    email_providers.record_accepted(email.pk, message)
     logger.info(
         "outbox.sent email=%s lead=%s ms=%d",
         email.pk,
@@ -275,9 +349,46 @@ def deliver(email_id: int) -> str:
 def _mark_sent(email: OutboundEmail, started) -> None:
     # `unknown` too: a sweeper may have given up on us while the server was slow to answer,
     # and we now know the message went out. sending_started_at identifies our claim.
-    OutboundEmail.objects.filter(
-        pk=email.pk, state__in=(State.SENDING, State.UNKNOWN), sending_started_at=started
-    ).update(state=State.SENT, sent_at=timezone.now(), error="")
+    def record() -> None:
+        OutboundEmail.objects.filter(
+            pk=email.pk, state__in=(State.SENDING, State.UNKNOWN), sending_started_at=started
+        ).update(state=State.SENT, sent_at=timezone.now(), error="")
+
+    _on_a_live_connection(record, email.pk, "mark_sent")
+
+
+def _on_a_live_connection(record: Callable[[], None], email_id: int, what: str) -> None:
+    """Run `record`, retried on a fresh database connection if the current one died.
+
+    What happened on the mail server is a fact we may learn only once: losing it to a dropped
+    database connection would turn a delivered email into `unknown` for a human to resolve.
+    """
+    for attempt in range(1, RECORD_ATTEMPTS + 1):
+        try:
+            record()
+            return
+        except DatabaseError as error:
+            if db_connection.in_atomic_block or attempt == RECORD_ATTEMPTS:
+                logger.error(
+                    "outbox.record_failed email=%s what=%s attempts=%s error=%s",
+                    email_id,
+                    what,
+                    attempt,
+                    type(error).__name__,
+                )
+                raise
+            logger.warning(
+                "outbox.record_retry email=%s what=%s attempt=%s error=%s",
+                email_id,
+                what,
+                attempt,
+                type(error).__name__,
+            )
+            try:
+                db_connection.close()  # the next query opens a new connection
+            except DatabaseError:
+                pass
+            time.sleep(RECORD_BACKOFF_SECONDS * attempt)
 
 
 def _mark_unknown(email: OutboundEmail, reason: str) -> None:
@@ -291,9 +402,12 @@ def _mark_unknown(email: OutboundEmail, reason: str) -> None:
 
 
 def _settle(email: OutboundEmail, started, state: str, error: str) -> str:
-    OutboundEmail.objects.filter(
-        pk=email.pk, state=State.SENDING, sending_started_at=started
-    ).update(state=state, error=error[:2000])
+    def record() -> None:
+        OutboundEmail.objects.filter(
+            pk=email.pk, state=State.SENDING, sending_started_at=started
+        ).update(state=state, error=error[:2000])
+
+    _on_a_live_connection(record, email.pk, state)
     logger.warning("outbox.%s email=%s lead=%s", state, email.pk, email.lead_id)
     return OutboundEmail.objects.values_list("state", flat=True).get(pk=email.pk)
 
@@ -321,6 +435,8 @@ def _cancel_unsubscribed(email: OutboundEmail) -> str:
 
 def _refusal_code(error: Exception) -> int | None:
     """The SMTP reply code of a refusal that proves the message was not accepted."""
+    if email_providers.is_provider_error(error):
+        return email_providers.refusal_code(error)
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         codes = [code for code, _ in error.recipients.values()]
         return max(codes) if codes else None
@@ -354,6 +470,8 @@ def _after_send_error(email: OutboundEmail, started, error: Exception) -> str:
 
 
 def _describe(error: BaseException) -> str:
+    if email_providers.is_provider_error(error):
+        return email_providers.describe(error)
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         parts = [f"{code} {_text(message)}" for code, message in error.recipients.values()]
         return f"{type(error).__name__}: {'; '.join(parts)}"
@@ -412,6 +530,47 @@ def cancel_email(email: OutboundEmail, *, by) -> bool:
     if changed:
         _audit(email, by, "email_cancelled")
     return bool(changed)
+
+
+RESOLUTIONS = {
+    "sent": "delivered (the mail server's log has it)",
+    "resend": "not delivered: send it once more",
+    "cancel": "not delivered: do not send it",
+}
+
+
+def resolve_unknown_email(email_id: int, *, by, resolution: str) -> tuple[bool, str]:
+    """Staff checked the mail server for an `unknown` email; record what they found.
+
+    "sent": it went out; "resend": it did not, send it once more; "cancel": it did not and it
+    should not. A failed run waiting on this email is retried, so it finishes (sent) or sends
+    it through its own send step (resend). Returns (changed, a sentence for the staff member);
+    every change is audited by the outbox function it calls.
+    """
+    from pipeline import engine
+
+    if resolution not in RESOLUTIONS:
+        return False, f"unknown resolution {resolution!r}"
+    with transaction.atomic():
+        email = OutboundEmail.objects.select_for_update().filter(pk=email_id).first()
+        if email is None or email.state != State.UNKNOWN:
+            state = email.state if email else "gone"
+            return False, f"Email {email_id} is {state} now, not unknown: nothing changed."
+        run = email.run
+        if resolution == "sent":
+            changed = mark_unknown_sent(email, by=by)
+        elif resolution == "resend":
+            # With a run, its send step delivers it (and records the step's output).
+            changed = requeue_email(email, by=by, deliver_now=run is None)
+        else:
+            changed = cancel_email(email, by=by)
+        if not changed:  # the lead unsubscribed in between: requeueing is refused
+            return False, f"Email {email_id} could not be {resolution}: the lead unsubscribed."
+        continued = ""
+        if run is not None and resolution != "cancel" and engine.retry(run).changed:
+            continued = f" Run {run.pk} continues."
+    logger.info("outbox.resolved email=%s resolution=%s user=%s", email_id, resolution, by.pk)
+    return True, f"Email {email_id} recorded as {RESOLUTIONS[resolution]}.{continued}"
 
 
 def sweep_stuck_sending(*, older_than_seconds: int = STUCK_SENDING_SECONDS) -> int:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 
-from pipeline.agents.types import Classification, CompanyProfile, Score
 from pipeline.integrations.crm.base import (
     ContactData,
     CRMAdapter,
@@ -19,11 +19,20 @@ from pipeline.integrations.crm.base import (
     UpsertResult,
     contact_from,
 )
-from pipeline.models import Lead
+from pipeline.models import Lead, ReviewAction
+from pipeline.schemas import Classification, CompanyProfile, Score
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CRMAdapter", "CRMError", "ContactData", "UpsertResult", "get_adapter", "upsert_lead"]
+__all__ = [
+    "CRMAdapter",
+    "CRMError",
+    "ContactData",
+    "UpsertResult",
+    "delete_from_crms",
+    "get_adapter",
+    "upsert_lead",
+]
 
 
 def get_adapter(name: str | None = None) -> CRMAdapter:
@@ -40,7 +49,18 @@ def get_adapter(name: str | None = None) -> CRMAdapter:
         from pipeline.integrations.crm.webhook import WebhookCRM
 
         return WebhookCRM()
-    raise CRMError(f"unknown CRM adapter {name!r} (builtin, hubspot, webhook)", retryable=False)
+    if name == "salesforce":
+        from pipeline.integrations.crm.salesforce import SalesforceCRM
+
+        return SalesforceCRM()
+    if name == "pipedrive":
+        from pipeline.integrations.crm.pipedrive import PipedriveCRM
+
+        return PipedriveCRM()
+    raise CRMError(
+        f"unknown CRM adapter {name!r} (builtin, hubspot, webhook, salesforce, pipedrive)",
+        retryable=False,
+    )
 
 
 def upsert_lead(
@@ -52,8 +72,21 @@ def upsert_lead(
     source: str = "",
     message: str = "",
 ) -> dict:
-    """Create or update the lead's contact; returns {"adapter", "external_id", "url", "created"}."""
+    """Create or update the lead's contact; returns {"adapter", "external_id", "url", "created"}.
+
+    A lead whose personal data was erased is never written again (a retried or re-run step
+    would otherwise put an anonymous record back into the CRM the erase deleted it from).
+    """
     adapter = get_adapter()
+    if ReviewAction.objects.filter(lead_id=lead.pk, action="erased").exists():
+        logger.info("crm.skipped_erased lead=%s adapter=%s", lead.pk, adapter.name)
+        return {
+            "adapter": adapter.name,
+            "external_id": "",
+            "url": "",
+            "created": False,
+            "skipped": "the lead's personal data was erased",
+        }
     contact = contact_from(
         lead,
         classification=classification,
@@ -84,3 +117,58 @@ def upsert_lead(
         "url": result.url,
         "created": result.created,
     }
+
+
+@dataclass(frozen=True)
+class CRMDeletion:
+    adapter: str
+    external_id: str
+    deleted: bool  # False: the CRM had no such record (any more)
+
+
+def crm_copies(lead: Lead) -> list[tuple[str, str]]:
+    """(adapter, external id) of each outside CRM the lead was written to.
+
+    Read from the lead's finished CRM steps, which name their adapter, so a lead written to
+    HubSpot before the switch to Salesforce is found in both; the lead's stored id counts for
+    the adapter configured now. Records LeadOps never wrote are not ours to delete. The
+    built-in CRM lives in our database (the erase empties it) and is not listed.
+    """
+    from pipeline.models import StepRun
+    from pipeline.step_names import CRM_WRITE
+
+    copies: list[tuple[str, str]] = []
+    outputs = StepRun.objects.filter(
+        run__lead_id=lead.pk, name=CRM_WRITE, status=StepRun.Status.SUCCEEDED
+    ).values_list("output", flat=True)
+    for output in outputs:
+        if isinstance(output, dict) and output.get("adapter"):
+            copies.append((str(output["adapter"]), str(output.get("external_id") or "")))
+    if lead.crm_external_id:
+        copies.append((settings.CRM_ADAPTER, lead.crm_external_id))
+    unique: dict[str, str] = {}
+    for adapter, external_id in copies:
+        if adapter != "builtin" and not unique.get(adapter):
+            unique[adapter] = external_id
+    return list(unique.items())
+
+
+def delete_from_crms(lead: Lead) -> list[CRMDeletion]:
+    """Delete the person's record from every outside CRM that has one (personal-data erasure).
+
+    Raises CRMError at the first CRM that did not delete; the ones before it are done, and
+    deleting again is harmless (a record already gone is `deleted=False`).
+    """
+    contact = ContactData(lead_id=lead.pk, email=lead.email, phone=lead.phone)
+    done = []
+    for name, external_id in crm_copies(lead):
+        deleted = get_adapter(name).delete(contact, known_id=external_id)
+        logger.info(
+            "crm.deleted lead=%s adapter=%s external_id=%s deleted=%s",
+            lead.pk,
+            name,
+            external_id,
+            deleted,
+        )
+        done.append(CRMDeletion(name, external_id, deleted))
+    return done

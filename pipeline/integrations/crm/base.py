@@ -8,7 +8,7 @@ from typing import Protocol
 
 from django.conf import settings
 
-from pipeline.agents.types import Classification, CompanyProfile, Score
+from pipeline.schemas import Classification, CompanyProfile, Score
 
 # HubSpot textarea properties hold 65,536 characters; stay under it everywhere.
 MAX_TEXT = 65_000
@@ -67,6 +67,11 @@ class CRMAdapter(Protocol):
 
     def upsert(self, contact: ContactData, *, known_id: str = "") -> UpsertResult:
         """Create or update the contact; `known_id` is the id an earlier write returned."""
+        ...
+
+    def delete(self, contact: ContactData, *, known_id: str = "") -> bool:
+        """Remove the person's record (personal-data erasure). False: it was not there (any
+        more), so erasing twice is harmless. Raises CRMError when the CRM did not delete it."""
         ...
 
 

@@ -11,6 +11,10 @@ from pipeline.models import Contact
 class BuiltinCRM:
     name = "builtin"
 
+    def delete(self, contact: ContactData, *, known_id: str = "") -> bool:
+        deleted, _ = Contact.objects.filter(lead_id=contact.lead_id).delete()
+        return bool(deleted)
+
     def upsert(self, contact: ContactData, *, known_id: str = "") -> UpsertResult:
         # One contact per lead (a unique column), so a re-run updates the same row.
         row, created = Contact.objects.update_or_create(

@@ -29,6 +29,8 @@ logger = logging.getLogger(__name__)
 
 UPSERT_PATH = "/crm/v3/objects/contacts/batch/upsert"
 CONTACTS_PATH = "/crm/v3/objects/contacts"
+# Permanent deletion for privacy laws (a plain DELETE only archives the contact for 90 days).
+GDPR_DELETE_PATH = "/crm/v3/objects/contacts/gdpr-delete"
 # Without a Retry-After header HubSpot's secondly limit clears within a second.
 DEFAULT_RETRY_AFTER_SECONDS = 1.0
 MAX_RATE_LIMITED_TRIES = 4
@@ -101,6 +103,24 @@ class HubSpotCRM:
             return self._update(conflict.existing_id, properties)
         finally:
             self.session.close()
+
+    def delete(self, contact: ContactData, *, known_id: str = "") -> bool:
+        """GDPR-delete the contact: by the id an earlier write stored, else by its email."""
+        if known_id:
+            body = {"objectId": known_id}
+        elif contact.email:
+            body = {"objectId": contact.email, "idProperty": "email"}
+        else:
+            return False
+        try:
+            self._request("POST", GDPR_DELETE_PATH, body)
+        except CRMError as error:
+            if error.status == 404:
+                return False
+            raise
+        finally:
+            self.session.close()
+        return True
 
     def _upsert_by_email(self, email: str, properties: dict[str, str]) -> UpsertResult:
         body = {"inputs": [{"idProperty": "email", "id": email, "properties": properties}]}

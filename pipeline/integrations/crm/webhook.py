@@ -24,6 +24,7 @@ from pipeline.integrations.crm.base import ContactData, CRMError, UpsertResult
 logger = logging.getLogger(__name__)
 
 EVENT_TYPE = "contact.upserted"
+ERASED_EVENT_TYPE = "contact.erased"
 
 
 def message_id(contact: ContactData) -> str:
@@ -53,15 +54,40 @@ class WebhookCRM:
             ) from None
         self.timeout = timeout or settings.CRM_TIMEOUT_SECONDS
 
+    def delete(self, contact: ContactData, *, known_id: str = "") -> bool:
+        """Tell the receiver to delete the person: a signed `contact.erased` event naming only
+        our lead id and its external id. 404 or 410: the receiver had nothing to delete."""
+        data = {"lead_id": contact.lead_id, "external_id": known_id or None}
+        try:
+            self._post(f"msg_leadops_lead{contact.lead_id}_erased", ERASED_EVENT_TYPE, data)
+        except CRMError as error:
+            if error.status in (404, 410):
+                return False
+            raise
+        return True
+
     def upsert(self, contact: ContactData, *, known_id: str = "") -> UpsertResult:
-        msg_id = message_id(contact)
+        data = {"contact": contact.as_json(), "external_id": known_id or None}
+        response = self._post(message_id(contact), EVENT_TYPE, data)
+        answer = _json(response)
+        external_id = str(answer.get("id") or answer.get("external_id") or known_id)
+        if not external_id:
+            external_id = f"leadops-lead-{contact.lead_id}"
+        created = answer.get("created")
+        url = str(answer.get("url") or "")
+        if not url.startswith(("https://", "http://")):
+            url = ""  # shown as a link to staff: never a javascript: or relative URL
+        return UpsertResult(
+            external_id=external_id[:200],
+            url=url[:500],
+            created=created if isinstance(created, bool) else not known_id,
+        )
+
+    def _post(self, msg_id: str, event_type: str, data: dict) -> requests.Response:
+        """POST one signed event; the response when it is a 2xx, CRMError otherwise."""
         now = datetime.now(tz=UTC)
         body = json.dumps(
-            {
-                "type": EVENT_TYPE,
-                "timestamp": now.isoformat(),
-                "data": {"contact": contact.as_json(), "external_id": known_id or None},
-            },
+            {"type": event_type, "timestamp": now.isoformat(), "data": data},
             separators=(",", ":"),
         )
         headers = {
@@ -86,8 +112,9 @@ class WebhookCRM:
             ) from error
         status = response.status_code
         logger.info(
-            "crm webhook lead=%s status=%s ms=%d",
-            contact.lead_id,
+            "crm webhook event=%s id=%s status=%s ms=%d",
+            event_type,
+            msg_id,
             status,
             (time.monotonic() - started) * 1000,
         )
@@ -99,19 +126,7 @@ class WebhookCRM:
                 retryable=retryable,
                 status=status,
             )
-        answer = _json(response)
-        external_id = str(answer.get("id") or answer.get("external_id") or known_id)
-        if not external_id:
-            external_id = f"leadops-lead-{contact.lead_id}"
-        created = answer.get("created")
-        url = str(answer.get("url") or "")
-        if not url.startswith(("https://", "http://")):
-            url = ""  # shown as a link to staff: never a javascript: or relative URL
-        return UpsertResult(
-            external_id=external_id[:200],
-            url=url[:500],
-            created=created if isinstance(created, bool) else not known_id,
-        )
+        return response
 
 
 def _json(response: requests.Response) -> dict:

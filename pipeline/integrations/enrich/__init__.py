@@ -1,7 +1,6 @@
-"""Company enrichment from a lead's website and email domain.
+"""Company enrichment from a lead's website and email domain: reading the outside world.
 
-The pipeline step calls `cache.enrich_with_cache(lead)`; the agent itself is
-`pipeline.agents.enrich.enrich`. Modules: `targets` (which domain), `addresses` (SSRF checks),
-`fetch` (the pinned, budgeted fetcher), `extract` + `fingerprints` + `vocab` (reading pages),
-`providers` (web, Apollo), `cache` (per-domain cache in the database).
+Modules: `targets` (which domain), `addresses` (SSRF checks), `fetch` (the pinned, budgeted
+fetcher), `extract` + `fingerprints` + `vocab` (reading pages), `providers` (web, Apollo). The
+pipeline side (`pipeline.enrichment`) runs them around the agent and keeps the domain cache.
 """

@@ -34,6 +34,41 @@ _NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
 _IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")  # SIIT, RFC 2765
 _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated, RFC 4291
 
+# IANA's special-purpose ranges that are not globally reachable, checked by us and not only
+# through ipaddress's is_private/is_global: those tables changed within Python 3.12 (3.12.4
+# widened 192.0.0.0/29 to 192.0.0.0/24, for one), and what we refuse must not depend on that.
+_SPECIAL_PURPOSE = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",  # carrier-grade NAT
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",  # IETF protocol assignments
+        "192.0.2.0/24",  # TEST-NET-1
+        "192.88.99.0/24",  # 6to4 relay anycast, deprecated
+        "192.168.0.0/16",
+        "198.18.0.0/15",  # benchmarking
+        "198.51.100.0/24",  # TEST-NET-2
+        "203.0.113.0/24",  # TEST-NET-3
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "::/128",
+        "::1/128",
+        "100::/64",  # discard-only
+        "2001::/23",  # IETF protocol assignments (Teredo's 2001::/32 is unwrapped before this)
+        "2001:db8::/32",  # documentation
+        "3fff::/20",  # documentation
+        "5f00::/16",  # segment routing
+        "fc00::/7",
+        "fe80::/10",
+        "fec0::/10",  # site-local, deprecated
+        "ff00::/8",
+    )
+)
+
 
 class AddressRefused(Exception):
     """The URL or address may not be fetched. ``code`` is a short machine-readable reason."""
@@ -166,7 +201,8 @@ def parse_target(url: str) -> Target:
             ip = ipaddress.IPv6Address(literal)
         except ValueError as exc:
             raise AddressRefused("host", "invalid IPv6 literal") from exc
-        host = ip.compressed
+        # ::ffff:a.b.c.d in dotted form on every Python (3.13 changed str() to that form).
+        host = f"::ffff:{ip.ipv4_mapped}" if ip.ipv4_mapped is not None else ip.compressed
     else:
         host = host.rstrip(".")
         ip = parse_ipv4_literal(host)
@@ -224,7 +260,9 @@ def address_refusal(address: IPAddress, *, port: int, policy: AddressPolicy) -> 
         return "private"
     if address.is_reserved:
         return "reserved"
-    if not address.is_global:
+    if not address.is_global or any(
+        address.version == net.version and address in net for net in _SPECIAL_PURPOSE
+    ):
         return "not_global"
     return None
 

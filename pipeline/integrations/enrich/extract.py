@@ -19,7 +19,6 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import extruct
 from selectolax.lexbor import LexborHTMLParser
 
-from pipeline.agents.types import CompanyProfile, FieldSource
 from pipeline.integrations.enrich import fingerprints
 from pipeline.integrations.enrich.targets import registrable_parts
 from pipeline.integrations.enrich.vocab import (
@@ -29,6 +28,7 @@ from pipeline.integrations.enrich.vocab import (
     country_from_suffix,
     employee_range,
 )
+from pipeline.schemas import CompanyProfile, FieldSource
 
 logger = logging.getLogger(__name__)
 

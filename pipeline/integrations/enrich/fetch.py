@@ -29,7 +29,6 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util import connection as urllib3_connection
 from w3lib.encoding import html_to_unicode
 
-from pipeline.agents.types import FetchRecord
 from pipeline.integrations.enrich.addresses import (
     AddressPolicy,
     AddressRefused,
@@ -40,6 +39,7 @@ from pipeline.integrations.enrich.addresses import (
     resolve,
     system_resolver,
 )
+from pipeline.schemas import FetchRecord
 
 logger = logging.getLogger(__name__)
 

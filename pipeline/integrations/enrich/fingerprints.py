@@ -2,16 +2,37 @@
 tag, script and stylesheet URLs, form actions, known element markers and inline script text.
 
 A small curated table of our own covering what B2B sales asks about (CMS, e-commerce,
-analytics, tag managers, CRM and marketing automation, chat, frameworks, CDNs). Patterns are
-matched against values already pulled out of the parsed page, never against raw HTML.
+analytics, tag managers, CRM and marketing automation, chat, frameworks, CDNs), kept as data in
+`fingerprints.json`. Patterns are matched against values already pulled out of the parsed page,
+never against raw HTML.
+
+The file is a JSON array, one object per technology, in the order results are listed:
+
+    name       the technology's name (unique), e.g. "HubSpot"
+    category   one of: CMS, E-commerce, Analytics, Tag manager, Advertising,
+               CRM & marketing automation, Live chat, Framework, Web server & backend,
+               CDN & hosting, Business tools
+    headers    [[header name, regex on its value], ...]; "" as the regex: the header is present
+    cookies    [regex on Set-Cookie names, ...]
+    generator  regex on <meta name="generator">
+    urls       [regex on <script src>, <link href>, <iframe src>, ...]
+    forms      [regex on <form action>, ...]
+    selectors  [CSS selector that must match an element, ...]
+    inline     [substring of inline <script> text, ...] (compared lowercased)
+    implies    [name of another technology this one implies, ...]
+
+Every field but name and category may be left out; regexes are case-insensitive. Evidence
+counts in this order: header, generator, cookie, url, form, selector, inline.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
@@ -42,398 +63,45 @@ class Technology:
         }
 
 
-CMS = "CMS"
 ECOMMERCE = "E-commerce"
-ANALYTICS = "Analytics"
-TAG_MANAGER = "Tag manager"
-ADVERTISING = "Advertising"
-CRM = "CRM & marketing automation"
-CHAT = "Live chat"
-FRAMEWORK = "Framework"
-SERVER = "Web server & backend"
-CDN = "CDN & hosting"
-OTHER = "Business tools"
-
-TECHNOLOGIES: tuple[Technology, ...] = (
-    # --- CMS ----------------------------------------------------------------------------------
-    Technology(
-        "WordPress",
-        CMS,
-        headers=(("link", r"rel=\"?https://api\.w\.org/"), ("x-pingback", r"/xmlrpc\.php")),
-        generator=r"^WordPress",
-        urls=(r"/wp-content/", r"/wp-includes/"),
-    ),
-    Technology(
-        "Drupal",
-        CMS,
-        headers=(
-            ("x-generator", r"Drupal"),
-            ("x-drupal-cache", ""),
-            ("x-drupal-dynamic-cache", ""),
-        ),
-        generator=r"^Drupal",
-        urls=(r"/sites/(default|all)/(files|themes|modules)/", r"/core/misc/drupal\.js"),
-    ),
-    Technology(
-        "Joomla",
-        CMS,
-        generator=r"Joomla",
-        urls=(r"/media/jui/", r"/media/system/js/", r"/templates/[^/]+/js/template\.js"),
-    ),
-    Technology("Ghost", CMS, headers=(("x-ghost-cache-status", ""),), generator=r"^Ghost"),
-    Technology(
-        "Webflow",
-        CMS,
-        generator=r"^Webflow",
-        urls=(r"assets\.website-files\.com", r"cdn\.prod\.website-files\.com", r"webflow\.js"),
-        selectors=("html[data-wf-site]", "html[data-wf-page]"),
-    ),
-    Technology(
-        "Wix",
-        CMS,
-        headers=(("x-wix-request-id", ""),),
-        generator=r"^Wix\.com",
-        urls=(r"static\.parastorage\.com", r"static\.wixstatic\.com"),
-    ),
-    Technology(
-        "Squarespace",
-        CMS,
-        headers=(("server", r"^Squarespace"),),
-        urls=(r"static1\.squarespace\.com", r"assets\.squarespace\.com"),
-    ),
-    Technology(
-        "HubSpot CMS",
-        CMS,
-        headers=(("x-hs-hub-id", ""), ("x-hs-cache-config", "")),
-        generator=r"^HubSpot",
-        urls=(r"/hs/hsstatic/", r"static\.hsappstatic\.net"),
-        implies=("HubSpot",),
-    ),
-    Technology("TYPO3", CMS, generator=r"TYPO3", urls=(r"/typo3temp/", r"/typo3conf/")),
-    Technology(
-        "Framer",
-        CMS,
-        generator=r"^Framer",
-        urls=(r"framerusercontent\.com", r"events\.framer\.com"),
-    ),
-    # --- E-commerce ---------------------------------------------------------------------------
-    Technology(
-        "Shopify",
-        ECOMMERCE,
-        headers=(("x-shopid", ""), ("x-shopify-stage", ""), ("powered-by", r"Shopify")),
-        cookies=(r"^_shopify_[ys]$", r"^_shopify_sa_[pt]$"),
-        urls=(r"cdn\.shopify\.com", r"/cdn/shopifycloud/", r"/cdn/shop/"),
-        inline=("shopify.shop",),
-    ),
-    Technology(
-        "WooCommerce",
-        ECOMMERCE,
-        cookies=(r"^woocommerce_", r"^wp_woocommerce_session"),
-        generator=r"^WooCommerce",
-        urls=(r"/wp-content/plugins/woocommerce/",),
-        implies=("WordPress",),
-    ),
-    Technology(
-        "Magento",
-        ECOMMERCE,
-        headers=(("x-magento-cache-debug", ""), ("x-magento-tags", "")),
-        cookies=(r"^X-Magento-Vary$", r"^mage-cache-"),
-        urls=(r"/static/version\d+/frontend/", r"/mage/"),
-    ),
-    Technology(
-        "BigCommerce",
-        ECOMMERCE,
-        headers=(("x-bc-storefront-request-id", ""),),
-        urls=(r"cdn\d*\.bigcommerce\.com",),
-    ),
-    Technology(
-        "PrestaShop",
-        ECOMMERCE,
-        headers=(("powered-by", r"PrestaShop"),),
-        cookies=(r"^PrestaShop-",),
-        generator=r"PrestaShop",
-    ),
-    Technology("Shopware", ECOMMERCE, urls=(r"/bundles/storefront/", r"/themes/Frontend/")),
-    Technology(
-        "Salesforce Commerce Cloud",
-        ECOMMERCE,
-        cookies=(r"^dwsid$", r"^dwac_"),
-        urls=(r"demandware\.static", r"/on/demandware\.store/"),
-    ),
-    Technology("Ecwid", ECOMMERCE, urls=(r"app\.ecwid\.com",)),
-    # --- Analytics ----------------------------------------------------------------------------
-    Technology(
-        "Google Analytics",
-        ANALYTICS,
-        urls=(r"google-analytics\.com/(analytics|ga)\.js", r"googletagmanager\.com/gtag/js"),
-        inline=("google-analytics.com/analytics.js", "googletagmanager.com/gtag/js"),
-    ),
-    Technology(
-        "Matomo",
-        ANALYTICS,
-        urls=(r"/matomo\.js", r"/piwik\.js", r"cdn\.matomo\.cloud"),
-        inline=("_paq.push",),
-    ),
-    Technology("Plausible", ANALYTICS, urls=(r"plausible\.io/js/",)),
-    Technology("Fathom", ANALYTICS, urls=(r"cdn\.usefathom\.com",)),
-    Technology(
-        "Mixpanel",
-        ANALYTICS,
-        urls=(r"cdn\.mxpnl\.com", r"cdn\.mixpanel\.com"),
-        inline=("mixpanel.init(",),
-    ),
-    Technology(
-        "Segment",
-        ANALYTICS,
-        urls=(r"cdn\.segment\.com/analytics",),
-        inline=("cdn.segment.com/analytics",),
-    ),
-    Technology(
-        "Amplitude",
-        ANALYTICS,
-        urls=(r"cdn\.amplitude\.com",),
-        inline=("cdn.amplitude.com", "amplitude.getinstance("),
-    ),
-    Technology("Heap", ANALYTICS, urls=(r"cdn\.heapanalytics\.com",), inline=("heap.load(",)),
-    Technology("Hotjar", ANALYTICS, urls=(r"static\.hotjar\.com",), inline=("static.hotjar.com",)),
-    Technology(
-        "Microsoft Clarity", ANALYTICS, urls=(r"clarity\.ms/tag",), inline=("clarity.ms/tag",)
-    ),
-    Technology(
-        "PostHog",
-        ANALYTICS,
-        urls=(r"posthog\.com/static/array", r"i\.posthog\.com"),
-        inline=("posthog.init(",),
-    ),
-    Technology("Adobe Analytics", ANALYTICS, urls=(r"AppMeasurement(\.min)?\.js",)),
-    Technology("Optimizely", ANALYTICS, urls=(r"cdn\.optimizely\.com",)),
-    Technology(
-        "VWO",
-        ANALYTICS,
-        urls=(r"dev\.visualwebsiteoptimizer\.com",),
-        inline=("visualwebsiteoptimizer.com",),
-    ),
-    # --- Tag managers -------------------------------------------------------------------------
-    Technology(
-        "Google Tag Manager",
-        TAG_MANAGER,
-        urls=(r"googletagmanager\.com/gtm\.js", r"googletagmanager\.com/ns\.html"),
-        inline=("googletagmanager.com/gtm.js",),
-    ),
-    Technology("Adobe Experience Platform Tags", TAG_MANAGER, urls=(r"assets\.adobedtm\.com",)),
-    Technology("Tealium", TAG_MANAGER, urls=(r"tags\.tiqcdn\.com",), inline=("tags.tiqcdn.com",)),
-    # --- Advertising --------------------------------------------------------------------------
-    Technology(
-        "Meta Pixel",
-        ADVERTISING,
-        urls=(r"connect\.facebook\.net/[^/]+/fbevents\.js",),
-        inline=("connect.facebook.net/en_us/fbevents.js", "fbq('init'", 'fbq("init"'),
-    ),
-    Technology(
-        "LinkedIn Insight Tag",
-        ADVERTISING,
-        urls=(r"snap\.licdn\.com/li\.lms-analytics",),
-        inline=("_linkedin_partner_id",),
-    ),
-    Technology(
-        "Google Ads",
-        ADVERTISING,
-        urls=(r"googleadservices\.com/pagead/conversion", r"googleads\.g\.doubleclick\.net"),
-        inline=("googleadservices.com/pagead/conversion",),
-    ),
-    # --- CRM and marketing automation ---------------------------------------------------------
-    Technology(
-        "HubSpot",
-        CRM,
-        cookies=(r"^__hstc$", r"^hubspotutk$", r"^__hssc$"),
-        urls=(
-            r"js(-[a-z0-9]+)?\.hs-scripts\.com",
-            r"js(-[a-z0-9]+)?\.hsforms\.net",
-            r"js(-[a-z0-9]+)?\.hs-analytics\.net",
-            r"js\.hscollectedforms\.net",
-            r"js\.hs-banner\.com",
-        ),
-        forms=(r"forms(-[a-z0-9]+)?\.hsforms\.com",),
-        inline=("hbspt.forms.create", "js.hs-scripts.com"),
-    ),
-    Technology(
-        "Marketo",
-        CRM,
-        urls=(r"munchkin\.marketo\.net", r"/js/forms2/js/forms2(\.min)?\.js"),
-        inline=("munchkin.init(", "mktoforms2"),
-    ),
-    Technology(
-        "Salesforce Account Engagement (Pardot)",
-        CRM,
-        urls=(r"pi\.pardot\.com", r"cdn\.pardot\.com"),
-        forms=(r"go\.pardot\.com", r"/l/\d+/\d{4}-\d{2}-\d{2}/"),
-        inline=("piaid", "pi.pardot.com"),
-    ),
-    Technology("Salesforce", CRM, forms=(r"webto\.salesforce\.com", r"\.my\.salesforce\.com")),
-    Technology(
-        "ActiveCampaign",
-        CRM,
-        urls=(r"trackcmp\.net", r"\.activehosted\.com"),
-        forms=(r"\.activehosted\.com/proc\.php",),
-        inline=("trackcmp.net",),
-    ),
-    Technology(
-        "Mailchimp",
-        CRM,
-        urls=(r"chimpstatic\.com", r"list-manage\.com"),
-        forms=(r"list-manage\.com/subscribe",),
-    ),
-    Technology(
-        "Klaviyo",
-        CRM,
-        urls=(r"static\.klaviyo\.com", r"klaviyo\.com/onsite"),
-        inline=("static.klaviyo.com",),
-    ),
-    Technology(
-        "Brevo",
-        CRM,
-        urls=(r"sibautomation\.com", r"sibforms\.com"),
-        forms=(r"sibforms\.com/serve/",),
-    ),
-    Technology(
-        "Pipedrive",
-        CRM,
-        urls=(r"leadbooster-chat\.pipedrive\.com", r"webforms\.pipedrive\.com"),
-    ),
-    Technology("Zoho CRM", CRM, forms=(r"crm\.zoho\.[a-z.]+/crm/WebToLeadForm",)),
-    Technology(
-        "Oracle Eloqua",
-        CRM,
-        urls=(r"img\.en25\.com", r"elqCfg(\.min)?\.js"),
-        inline=("_elqq",),
-    ),
-    Technology("Customer.io", CRM, urls=(r"assets\.customer\.io",)),
-    # --- Live chat ----------------------------------------------------------------------------
-    Technology(
-        "Intercom",
-        CHAT,
-        cookies=(r"^intercom-(session|id)-",),
-        urls=(r"widget\.intercom\.io", r"js\.intercomcdn\.com"),
-        inline=("widget.intercom.io", "intercomsettings"),
-    ),
-    Technology("Drift", CHAT, urls=(r"js\.driftt\.com",), inline=("drift.load(",)),
-    Technology(
-        "Zendesk",
-        CHAT,
-        urls=(r"static\.zdassets\.com", r"ekr\.zdassets\.com"),
-        inline=("zesettings",),
-    ),
-    Technology("Crisp", CHAT, urls=(r"client\.crisp\.chat",), inline=("crisp_website_id",)),
-    Technology("Tawk.to", CHAT, urls=(r"embed\.tawk\.to",), inline=("embed.tawk.to",)),
-    Technology("LiveChat", CHAT, urls=(r"cdn\.livechatinc\.com",), inline=("__lc.license",)),
-    Technology("Freshchat", CHAT, urls=(r"wchat\.freshchat\.com", r"widget\.freshworks\.com")),
-    Technology("Olark", CHAT, urls=(r"static\.olark\.com",), inline=("olark.identify(",)),
-    Technology("Tidio", CHAT, urls=(r"code\.tidio\.co",)),
-    Technology("Zoho SalesIQ", CHAT, urls=(r"salesiq\.zoho\.[a-z.]+",), inline=("$zoho.salesiq",)),
-    # --- Frameworks ---------------------------------------------------------------------------
-    Technology(
-        "Next.js",
-        FRAMEWORK,
-        headers=(("x-powered-by", r"Next\.js"),),
-        urls=(r"/_next/static/",),
-        selectors=("script#__NEXT_DATA__", "#__next"),
-        implies=("React",),
-    ),
-    Technology(
-        "Nuxt",
-        FRAMEWORK,
-        urls=(r"/_nuxt/",),
-        selectors=("#__nuxt", "script#__NUXT_DATA__"),
-        inline=("window.__nuxt__",),
-        implies=("Vue.js",),
-    ),
-    Technology(
-        "Gatsby",
-        FRAMEWORK,
-        generator=r"^Gatsby",
-        selectors=("#___gatsby",),
-        implies=("React",),
-    ),
-    Technology(
-        "React",
-        FRAMEWORK,
-        urls=(r"react(-dom)?(\.production)?(\.min)?\.js",),
-        selectors=("[data-reactroot]",),
-    ),
-    Technology(
-        "Vue.js",
-        FRAMEWORK,
-        urls=(r"vue(\.runtime)?(\.global)?(\.prod|\.min)?\.js",),
-        selectors=("[data-v-app]",),
-    ),
-    Technology("Angular", FRAMEWORK, selectors=("[ng-version]",)),
-    Technology(
-        "jQuery", FRAMEWORK, urls=(r"jquery([.-]\d[\d.]*)?(\.min)?\.js", r"code\.jquery\.com")
-    ),
-    Technology(
-        "Ruby on Rails",
-        SERVER,
-        selectors=('meta[name="csrf-param"][content="authenticity_token"]',),
-    ),
-    Technology(
-        "Django",
-        SERVER,
-        cookies=(r"^csrftoken$", r"^django_language$"),
-        selectors=('input[name="csrfmiddlewaretoken"]',),
-    ),
-    Technology("Laravel", SERVER, cookies=(r"^laravel_session$",)),
-    Technology("PHP", SERVER, headers=(("x-powered-by", r"^PHP"),), cookies=(r"^PHPSESSID$",)),
-    Technology(
-        "ASP.NET",
-        SERVER,
-        headers=(("x-aspnet-version", ""), ("x-powered-by", r"ASP\.NET")),
-        cookies=(r"^ASP\.NET_SessionId$", r"^\.AspNetCore\."),
-        selectors=('input[name="__VIEWSTATE"]',),
-    ),
-    Technology("Express", SERVER, headers=(("x-powered-by", r"^Express"),)),
-    Technology("Nginx", SERVER, headers=(("server", r"^nginx"),)),
-    Technology("Apache", SERVER, headers=(("server", r"^Apache"),)),
-    Technology("Microsoft IIS", SERVER, headers=(("server", r"^Microsoft-IIS"),)),
-    # --- CDN and hosting ----------------------------------------------------------------------
-    Technology(
-        "Cloudflare",
-        CDN,
-        headers=(("server", r"^cloudflare"), ("cf-ray", "")),
-        cookies=(r"^__cf_bm$", r"^__cfruid$", r"^cf_clearance$"),
-    ),
-    Technology("Fastly", CDN, headers=(("x-fastly-request-id", ""), ("x-served-by", r"^cache-"))),
-    Technology(
-        "Akamai",
-        CDN,
-        headers=(("x-akamai-transformed", ""), ("server", r"^Akamai"), ("akamai-grn", "")),
-    ),
-    Technology(
-        "Amazon CloudFront",
-        CDN,
-        headers=(("x-amz-cf-id", ""), ("x-amz-cf-pop", ""), ("via", r"cloudfront")),
-    ),
-    Technology(
-        "Vercel", CDN, headers=(("server", r"^Vercel"), ("x-vercel-id", ""), ("x-vercel-cache", ""))
-    ),
-    Technology("Netlify", CDN, headers=(("server", r"^Netlify"), ("x-nf-request-id", ""))),
-    # --- Other business tools -----------------------------------------------------------------
-    Technology("Stripe", OTHER, urls=(r"js\.stripe\.com",)),
-    Technology(
-        "Calendly",
-        OTHER,
-        urls=(r"assets\.calendly\.com",),
-        selectors=(".calendly-inline-widget",),
-    ),
-    Technology("Typeform", OTHER, urls=(r"embed\.typeform\.com",)),
-    Technology(
-        "OneTrust",
-        OTHER,
-        cookies=(r"^OptanonConsent$",),
-        urls=(r"cdn\.cookielaw\.org", r"optanon\.blob\.core\.windows\.net"),
-    ),
-    Technology("Cookiebot", OTHER, urls=(r"consent\.cookiebot\.com",), selectors=("#Cookiebot",)),
+FINGERPRINTS_PATH = Path(__file__).with_name("fingerprints.json")
+_FIELDS = frozenset(
+    ("name", "category", "headers", "cookies", "generator", "urls", "forms", "selectors")
+    + ("inline", "implies")
 )
 
+
+def load_technologies(path: Path = FINGERPRINTS_PATH) -> tuple[Technology, ...]:
+    """The fingerprint table from its JSON file; unknown fields and bad patterns fail loudly."""
+    technologies = []
+    for entry in json.loads(path.read_text(encoding="utf-8")):
+        unknown = set(entry) - _FIELDS
+        if unknown:
+            raise ValueError(f"{path.name}: {entry.get('name')}: unknown fields {sorted(unknown)}")
+        technology = Technology(
+            name=entry["name"],
+            category=entry["category"],
+            headers=tuple((name, pattern) for name, pattern in entry.get("headers", ())),
+            cookies=tuple(entry.get("cookies", ())),
+            generator=entry.get("generator", ""),
+            urls=tuple(entry.get("urls", ())),
+            forms=tuple(entry.get("forms", ())),
+            selectors=tuple(entry.get("selectors", ())),
+            inline=tuple(marker.lower() for marker in entry.get("inline", ())),
+            implies=tuple(entry.get("implies", ())),
+        )
+        # Compile now: a bad regular expression fails at load, not in the middle of a page.
+        _ = technology._compiled
+        technologies.append(technology)
+    names = {technology.name for technology in technologies}
+    for technology in technologies:
+        missing = set(technology.implies) - names
+        if missing:
+            raise ValueError(f"{path.name}: {technology.name} implies unknown {sorted(missing)}")
+    return tuple(technologies)
+
+
+TECHNOLOGIES: tuple[Technology, ...] = load_technologies()
 BY_NAME: dict[str, Technology] = {tech.name: tech for tech in TECHNOLOGIES}
 CATEGORY_OF: dict[str, str] = {tech.name: tech.category for tech in TECHNOLOGIES}
 ECOMMERCE_PLATFORMS = frozenset(t.name for t in TECHNOLOGIES if t.category == ECOMMERCE)

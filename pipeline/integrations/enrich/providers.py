@@ -17,7 +17,6 @@ import requests
 from django.conf import settings
 from selectolax.lexbor import LexborHTMLParser
 
-from pipeline.agents.types import CompanyProfile, FieldSource
 from pipeline.integrations.enrich.addresses import AddressRefused, Resolver, system_resolver
 from pipeline.integrations.enrich.extract import HtmlPage, build_profile, candidate_pages
 from pipeline.integrations.enrich.fetch import (
@@ -30,6 +29,7 @@ from pipeline.integrations.enrich.fetch import (
 )
 from pipeline.integrations.enrich.targets import EnrichTarget
 from pipeline.integrations.enrich.vocab import best_sector, country_code, employee_range
+from pipeline.schemas import CompanyProfile, FieldSource
 
 logger = logging.getLogger(__name__)
 

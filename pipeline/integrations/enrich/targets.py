@@ -1,25 +1,18 @@
 """Which company a lead belongs to: the registrable domain of its website, else of its email.
 
-Registrable domains come from the Public Suffix List snapshot bundled with tldextract (no
-network fetch of the list), private suffixes included, so acme.myshopify.com is its own
-company and not Shopify.
+Registrable domains come from `pipeline.agents.domains.registrable_parts` (the Public Suffix
+List bundled with tldextract), so acme.myshopify.com is its own company and not Shopify.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
 import idna
-import tldextract
 
-from pipeline.agents.domains import is_disposable, is_free_mail
-from pipeline.agents.types import LeadInput
+from pipeline.agents.domains import is_disposable, is_free_mail, registrable_parts
 from pipeline.integrations.enrich.addresses import AddressRefused, parse_target
-
-_extractor = tldextract.TLDExtract(
-    suffix_list_urls=(), cache_dir=None, include_psl_private_domains=True
-)
+from pipeline.schemas import LeadInput
 
 # Sites where a lead's "website" is a profile page, not the company's own site.
 PLATFORM_DOMAINS = frozenset(
@@ -41,23 +34,6 @@ PLATFORM_DOMAINS = frozenset(
         "t.me",
     }
 )
-
-
-def registrable_parts(host: str) -> tuple[str, str, str]:
-    """(registrable domain, its label, public suffix): www.acme.co.uk -> acme.co.uk, acme, co.uk.
-
-    IP literals come back as themselves with an empty suffix; hosts without a public suffix
-    (localhost) have an empty registrable domain.
-    """
-    host = (host or "").strip().lower().rstrip(".").strip("[]")
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
-        return host, host, ""
-    result = _extractor(host)
-    return result.top_domain_under_public_suffix, result.domain, result.suffix
 
 
 @dataclass(frozen=True)

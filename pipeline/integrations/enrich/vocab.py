@@ -9,27 +9,6 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-SECTORS: tuple[str, ...] = (
-    "Software & SaaS",
-    "IT Services",
-    "E-commerce & Retail",
-    "Marketing & Advertising",
-    "Consulting & Professional Services",
-    "Financial Services",
-    "Legal Services",
-    "Healthcare & Life Sciences",
-    "Education",
-    "Manufacturing & Industrial",
-    "Real Estate & Construction",
-    "Hospitality, Travel & Food",
-    "Logistics & Transportation",
-    "Media & Entertainment",
-    "Energy & Utilities",
-    "Telecommunications",
-    "Staffing & Recruiting",
-    "Nonprofit & Government",
-)
-
 # Phrases that point to a sector when found in keywords, an industry name or a description.
 SECTOR_KEYWORDS: dict[str, tuple[str, ...]] = {
     "Software & SaaS": (
