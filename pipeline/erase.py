@@ -1,0 +1,217 @@
+"""Personal-data erasure for one person: their text goes, the anonymous counts stay.
+
+What stays: the Lead row (so lead, label, score and decision counts are unchanged), its runs and
+steps with their statuses, timings and costs, drafts' and emails' states, outcomes. What goes:
+every name, address, phone, company, website, message, draft and email text, raw payload, CRM
+copy, and any free text inside step outputs and audit details (reasons quote the lead). The lead
+is marked unsubscribed, so nothing is ever sent to it again. Erasing twice is harmless.
+
+Outside CRMs (HubSpot, Salesforce, Pipedrive, the CRM webhook) are asked to delete the person's
+record first, while we still know who it is. A lead whose CRM did not delete (down, a missing
+permission) is left as it was and reported, so the erase can be run again; `external_crms=False`
+erases only our copy.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from pipeline.models import (
+    Contact,
+    Draft,
+    DraftRevision,
+    Lead,
+    LeadOutcome,
+    OutboundEmail,
+    PipelineRun,
+    ReviewAction,
+    StepRun,
+    Submission,
+)
+
+logger = logging.getLogger(__name__)
+
+ERASED = "[erased]"
+# Strings under these keys are our own vocabulary (labels, states, codes), never lead text.
+KEPT_KEYS = frozenset(
+    {
+        "label",
+        "flags",
+        "action",
+        "stage",
+        "key",
+        "status",
+        "state",
+        "outcome",
+        "sector",
+        "employee_range",
+        "country",
+        "tech_stack",
+        "provider",
+        "strategy",
+        "adapter",
+        "waiting_for",
+        "via",
+    }
+)
+
+
+ERASED_SUBMISSION = {
+    "name": "",
+    "email": "",
+    "phone": "",
+    "company": "",
+    "website": "",
+    "message": "",
+    "custom_fields": {},
+    "raw_payload": {},
+}
+
+
+@dataclass(frozen=True)
+class Erasure:
+    leads: int
+    submissions: int
+    drafts: int
+    emails: int
+    steps: int
+    # "<adapter> <external id>" of each outside CRM record deleted.
+    crm_deleted: tuple[str, ...] = ()
+    # (lead id, the CRM's reason) for each lead left unerased because its CRM did not delete.
+    crm_failed: tuple[tuple[int, str], ...] = ()
+
+
+def scrub(value, key: str = ""):
+    """The JSON value with every free-text string emptied; numbers, booleans and codes kept."""
+    if isinstance(value, dict):
+        return {name: scrub(item, name) for name, item in value.items()}
+    if isinstance(value, list):
+        return [scrub(item, key) for item in value]
+    if isinstance(value, str):
+        return value if key in KEPT_KEYS else ""
+    return value
+
+
+def leads_of(email: str):
+    """Every lead that is this person: by normalised email, or a submission from the address."""
+    from pipeline.intake.normalize import BadEmail, normalize_email
+
+    email = email.strip()
+    if not email:
+        return Lead.objects.none()
+    submitted = Submission.objects.filter(email__iexact=email).values("lead_id")
+    same = Q(email__iexact=email) | Q(pk__in=submitted)
+    try:
+        same |= Q(email_normalized=normalize_email(email))
+    except BadEmail:  # not an address we would have matched on: the text alone finds them
+        pass
+    return Lead.objects.filter(same)
+
+
+def erase_person(email: str, *, by=None, external_crms: bool = True) -> Erasure:
+    erasure = erase_leads(leads_of(email), by=by, external_crms=external_crms)
+    # Bot-trapped submissions belong to no lead, but may carry this person's address.
+    trapped = Submission.objects.filter(lead__isnull=True, email__iexact=email.strip())
+    count = trapped.update(**ERASED_SUBMISSION) if email.strip() else 0
+    if count:
+        logger.info("submissions.erased trapped=%s by=%s", count, getattr(by, "pk", None))
+    return replace(erasure, submissions=erasure.submissions + count)
+
+
+def _delete_from_crms(leads: list[Lead]) -> tuple[list[Lead], dict[int, list], list]:
+    """Ask the outside CRMs to delete each lead's record: (erasable leads, what each CRM did per
+    lead id, (lead id, reason) for the leads whose CRM did not delete)."""
+    from pipeline.integrations.crm import CRMError, delete_from_crms
+
+    erasable, done, failed = [], {}, []
+    for lead in leads:
+        try:
+            done[lead.pk] = delete_from_crms(lead)
+        except CRMError as error:
+            logger.warning("lead.erase_crm_failed lead=%s retryable=%s", lead.pk, error.retryable)
+            failed.append((lead.pk, str(error)))
+            continue
+        erasable.append(lead)
+    return erasable, done, failed
+
+
+def erase_leads(leads, *, by=None, external_crms: bool = True) -> Erasure:
+    """Erase the personal data of the given leads (a queryset or list)."""
+    leads = list(leads)
+    crm_done: dict[int, list] = {}
+    crm_failed: list[tuple[int, str]] = []
+    if external_crms:
+        leads, crm_done, crm_failed = _delete_from_crms(leads)
+    lead_ids = [lead.pk for lead in leads]
+    if not lead_ids:
+        return Erasure(0, 0, 0, 0, 0, crm_failed=tuple(crm_failed))
+    now = timezone.now()
+    with transaction.atomic():
+        Lead.objects.filter(pk__in=lead_ids, unsubscribed_at__isnull=True).update(
+            unsubscribed_at=now
+        )
+        Lead.objects.filter(pk__in=lead_ids).update(
+            email="",
+            email_normalized="",
+            phone="",
+            phone_normalized="",
+            name="",
+            company="",
+            website="",
+        )
+        submissions = Submission.objects.filter(lead_id__in=lead_ids).update(**ERASED_SUBMISSION)
+        drafts = Draft.objects.filter(lead_id__in=lead_ids).update(
+            subject=ERASED, body="", reject_reason=""
+        )
+        DraftRevision.objects.filter(draft__lead_id__in=lead_ids).update(
+            subject=ERASED, body="", instruction=""
+        )
+        emails = OutboundEmail.objects.filter(lead_id__in=lead_ids).update(
+            to_email="", subject=ERASED, body="", error=""
+        )
+        Contact.objects.filter(lead_id__in=lead_ids).update(
+            email="",
+            first_name="",
+            last_name="",
+            phone="",
+            company="",
+            website="",
+            domain="",
+            message="",
+            score_explanation="",
+            properties={},
+        )
+        LeadOutcome.objects.filter(lead_id__in=lead_ids).update(note="")
+        PipelineRun.objects.filter(lead_id__in=lead_ids).update(error="")
+        steps = 0
+        for step in StepRun.objects.filter(run__lead_id__in=lead_ids).only("pk", "output"):
+            StepRun.objects.filter(pk=step.pk).update(
+                output=scrub(step.output), error="", traceback="", fallback_reason=""
+            )
+            steps += 1
+        for action in ReviewAction.objects.filter(lead_id__in=lead_ids).only("pk", "detail"):
+            ReviewAction.objects.filter(pk=action.pk).update(detail=scrub(action.detail))
+        for lead_id in lead_ids:
+            crm = [
+                {"adapter": d.adapter, "external_id": d.external_id, "deleted": d.deleted}
+                for d in crm_done.get(lead_id, [])
+            ]
+            ReviewAction.objects.create(
+                lead_id=lead_id,
+                user=by,
+                action="erased",
+                detail={"at": now.isoformat(), "crm": crm, "external_crms": external_crms},
+            )
+    logger.info("lead.erased leads=%s by=%s", ",".join(map(str, lead_ids)), getattr(by, "pk", None))
+    deleted = tuple(
+        f"{d.adapter} {d.external_id}".strip()
+        for lead_id in lead_ids
+        for d in crm_done.get(lead_id, [])
+        if d.deleted
+    )
+    return Erasure(len(lead_ids), submissions, drafts, emails, steps, deleted, tuple(crm_failed))
