@@ -1,7 +1,10 @@
+import logging
 import sys
 
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+
+logger = logging.getLogger(__name__)
 
 
 class PipelineConfig(AppConfig):
@@ -9,6 +12,10 @@ class PipelineConfig(AppConfig):
     verbose_name = "Pipeline"
 
     def ready(self) -> None:
+        from pipeline import engine
+
+        # Pipelines register by name here; a run's stored name is only ever looked up.
+        engine.autodiscover()
         post_migrate.connect(_ensure_schedules, sender=self)
         if "qcluster" in sys.argv[1:2]:
             # Import the pipelines (agents, the classifier's weights, the anthropic SDK) in the
@@ -21,25 +28,50 @@ def _preload() -> None:
     import importlib
 
     for module in (
-        "pipeline.pipelines",
         "pipeline.agents.classify",
         "pipeline.agents.score",
         "pipeline.agents.draft",
         "pipeline.agents.decision",
-        "pipeline.integrations.enrich.cache",
+        "pipeline.enrichment",
         "pipeline.integrations.crm",
         "pipeline.integrations.outbox",
     ):
         importlib.import_module(module)
-    from pipeline.agents import learned
+    from pipeline.agents import language, learned
     from pipeline.agents.domains import is_disposable
 
     learned.load_model()
     is_disposable("example.com")  # loads the blocklist
+    language.identifier()  # loads the language detector's model
 
 
 def _ensure_schedules(sender, using="default", **kwargs) -> None:
     # Every deployment runs migrate: that is where the periodic sweep gets scheduled.
+    if not schedules_are_migrated(using, purpose="the sweep"):
+        return
     from pipeline import maintenance
 
     maintenance.ensure_schedule(using=using)
+
+
+def schedules_are_migrated(using: str, *, purpose: str) -> bool:
+    """Whether django-q2's tables are migrated to this code's latest state on `using`.
+
+    post_migrate follows every migrate, also a partial one (`migrate pipeline` on a new
+    database, `migrate django_q zero`), where the schedule table is missing or older than the
+    model: then say so and let the full `migrate` that follows create the schedules.
+    """
+    from django.db import connections
+    from django.db.migrations.loader import MigrationLoader
+
+    loader = MigrationLoader(connections[using], ignore_no_migrations=True)
+    missing = set(loader.graph.leaf_nodes("django_q")) - set(loader.applied_migrations)
+    if missing:
+        logger.warning(
+            "schedule.skipped for=%r: django_q is not fully migrated on database %r "
+            "(missing %s); run `manage.py migrate` to create it",
+            purpose,
+            using,
+            ", ".join(name for _, name in sorted(missing)),
+        )
+    return not missing

@@ -61,6 +61,9 @@ def unsubscribe_lead(lead_id: int, *, via: str) -> bool:
                 detail={"via": via, "cancelled_emails": cancelled},
             )
     logger.info("lead.unsubscribed lead=%s via=%s changed=%s", lead_id, via, bool(changed))
+    from pipeline.followups import stop_quietly
+
+    stop_quietly(lead_id, "the lead unsubscribed")
     return bool(changed)
 
 

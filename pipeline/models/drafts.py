@@ -1,13 +1,24 @@
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from pipeline.models.leads import Lead
 from pipeline.models.runs import PipelineRun, StepRun
 
+# A flag the gate adds to the draft of a lead the decision called possible spam (no reply was
+# written): the review queue offers to discard it with one key.
+POSSIBLE_SPAM_FLAG = "possible_spam"
+
 
 class Draft(models.Model):
-    """The first reply to a lead, written by the drafting agent and decided by code or a human."""
+    """The first reply to a lead, written by the drafting agent and decided by code or a human.
+
+    A lead that waits for a human without a drafted reply (possible spam, low intent below the
+    review floor) has a draft with an empty body, so it still stands in the review queue.
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending"  # waiting in the review queue
@@ -53,6 +64,14 @@ class Draft(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     reject_reason = models.CharField(max_length=500, blank=True, default="")
+    # A reviewer's approval holds the reply until then (the undo window); cleared once the
+    # approval is released to the pipeline, after which nothing can take it back.
+    send_at = models.DateTimeField(null=True, blank=True)
+    # A snoozed draft stays pending but leaves the queue until then.
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    # "I'll write it myself": the assignee owes the person a reply of their own by then;
+    # cleared when they say it is done.
+    reply_due_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -70,11 +89,30 @@ class Draft(models.Model):
                 name="draft_pending_age_idx",
                 condition=Q(status="pending"),
             ),
+            # The dashboard's period: drafts created between two moments.
+            models.Index(fields=["created_at"], name="draft_created_idx"),
         ]
         permissions = [("review_draft", "Can approve, edit, reject and regenerate drafts")]
 
     def __str__(self) -> str:
         return f"Draft {self.pk} for lead {self.lead_id} ({self.status})"
+
+    @property
+    def has_reply(self) -> bool:
+        return bool(self.body.strip())
+
+    @property
+    def is_possible_spam(self) -> bool:
+        return self.label == "spam" or POSSIBLE_SPAM_FLAG in (self.flags or [])
+
+    def is_claim_held(self, now: datetime | None = None) -> bool:
+        """Does someone hold the soft claim (has the draft open) at `now`?"""
+        now = now or timezone.now()
+        return (
+            self.claimed_by_id is not None
+            and self.claimed_until is not None
+            and self.claimed_until > now
+        )
 
 
 class DraftRevision(models.Model):
@@ -150,12 +188,20 @@ class OutboundEmail(models.Model):
     subject = models.CharField(max_length=300)
     body = models.TextField()
     message_id = models.CharField(max_length=300, blank=True, default="")
+    # Threading: a follow-up answers our earlier emails (In-Reply-To the first, References all).
+    in_reply_to = models.CharField(max_length=300, blank=True, default="")
+    references = models.TextField(blank=True, default="")
     state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     sending_started_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # An email provider's own id for the message (its webhooks name it), and the latest
+    # tracking event it reported: delivered, deferred, bounced, complained, opened, ...
+    provider_message_id = models.CharField(max_length=200, blank=True, default="", db_index=True)
+    delivery_status = models.CharField(max_length=20, blank=True, default="")
+    delivery_updated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -166,6 +212,9 @@ class OutboundEmail(models.Model):
             )
         ]
         indexes = [models.Index(fields=["state", "created_at"])]
+        permissions = [
+            ("resolve_email", "Can record whether an email of unknown fate was delivered")
+        ]
 
     def __str__(self) -> str:
         return f"Email {self.pk} to lead {self.lead_id} ({self.state})"

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -8,9 +9,9 @@ class WebhookSource(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
     secret = models.CharField(max_length=200, help_text="whsec_<base64>")
-    # During a rotation the old secret keeps working until previous_secret_expires_at.
-    previous_secret = models.CharField(max_length=200, blank=True, default="")
-    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    # Secrets replaced by a rotation, each working until its own overlap ends:
+    # [{"secret": "whsec_...", "expires_at": ISO 8601}], newest first.
+    retired_secrets = models.JSONField(default=list, blank=True)
     # Sender field name -> our field name (name, email, company, website, phone, message).
     field_mapping = models.JSONField(default=dict, blank=True)
     is_active = models.BooleanField(default=True)
@@ -37,6 +38,16 @@ class Lead(models.Model):
     label = models.CharField(max_length=20, blank=True, default="")
     score = models.PositiveSmallIntegerField(null=True, blank=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    # The salesperson who owns the lead: hears of its replies and escalations.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_leads",
+    )
+    # When they first answered one of our emails (the funnel's "replied" stage).
+    replied_at = models.DateTimeField(null=True, blank=True, db_index=True)
     crm_external_id = models.CharField(max_length=200, blank=True, default="")
     crm_url = models.CharField(max_length=500, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -71,7 +82,10 @@ class Submission(models.Model):
         CLI = "cli"
         DEMO = "demo"
 
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="submissions")
+    # None for a bot-trapped submission: kept for staff to see, it is nobody's history.
+    lead = models.ForeignKey(
+        Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="submissions"
+    )
     source = models.ForeignKey(
         WebhookSource, null=True, blank=True, on_delete=models.SET_NULL, related_name="submissions"
     )
@@ -84,8 +98,12 @@ class Submission(models.Model):
     message = models.TextField(blank=True, default="")
     custom_fields = models.JSONField(default=dict, blank=True)
     raw_payload = models.JSONField(default=dict, blank=True)
-    # Delivery id (webhook-id or Idempotency-Key) and the answer we gave, replayed on retries.
+    # Delivery id (the signed webhook-id, a form's nonce, ...) and the answer we gave, replayed
+    # on retries.
     idempotency_key = models.CharField(max_length=200, blank=True, default="")
+    # A sender's Idempotency-Key beside a signed webhook-id: not covered by the signature, so it
+    # can only make a delivery a replay of an earlier one, never make a replay a new delivery.
+    sender_key = models.CharField(max_length=200, blank=True, default="")
     response = models.JSONField(default=dict, blank=True)
     # Bot-trapped submissions are kept (visible to staff) but never processed.
     is_trapped = models.BooleanField(default=False)
@@ -100,7 +118,16 @@ class Submission(models.Model):
                 name="submission_unique_delivery",
             )
         ]
+        indexes = [
+            models.Index(
+                fields=["source", "sender_key"],
+                condition=~Q(sender_key=""),
+                name="submission_sender_key",
+            )
+        ]
         ordering = ["-received_at"]
 
     def __str__(self) -> str:
+        if self.lead_id is None:
+            return f"Submission {self.pk} (trapped)" if self.is_trapped else f"Submission {self.pk}"
         return f"Submission {self.pk} of lead {self.lead_id}"

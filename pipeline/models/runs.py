@@ -1,8 +1,6 @@
 from django.db import models
 from django.db.models import Q
 
-from pipeline.models.leads import Lead, Submission
-
 
 class PipelineRun(models.Model):
     class Status(models.TextChoices):
@@ -16,9 +14,9 @@ class PipelineRun(models.Model):
 
     FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.REJECTED)
 
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="runs")
+    lead = models.ForeignKey("pipeline.Lead", on_delete=models.CASCADE, related_name="runs")
     submission = models.ForeignKey(
-        Submission, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+        "pipeline.Submission", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
     )
     pipeline_name = models.CharField(max_length=80)
     pipeline_version = models.PositiveIntegerField()
@@ -66,6 +64,8 @@ class StepRun(models.Model):
     attempt = models.PositiveSmallIntegerField(default=0)
     # Earliest time the step may start (retry backoff).
     not_before = models.DateTimeField(null=True, blank=True)
+    # A waiting timer step: the sweep completes it at this time (unless it was cancelled first).
+    wake_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     worker_id = models.CharField(max_length=120, blank=True, default="")
     # When the step became ready (its last need finished) and when it was handed to the queue.
@@ -102,6 +102,31 @@ class StepRun(models.Model):
                 condition=Q(status__in=["queued", "running"]),
             ),
             models.Index(fields=["finished_at"], name="steprun_finished_idx"),
+            # The sweep's due timers: a small set, found by time.
+            models.Index(
+                fields=["wake_at"],
+                name="steprun_timer_idx",
+                condition=Q(status="waiting", wake_at__isnull=False),
+            ),
+            # The dashboard's step latency percentiles, counted from the index alone: a range
+            # of finishing times (today, or the days being stored), then what is counted.
+            models.Index(
+                fields=["finished_at", "name", "duration_ms"],
+                name="steprun_latency_idx",
+                condition=Q(status="succeeded"),
+            ),
+            # The dashboard's most frequent errors of a period: failed steps by finishing time.
+            models.Index(
+                fields=["finished_at"],
+                name="steprun_failed_finished_idx",
+                condition=Q(status="failed"),
+            ),
+            # Failed runs grouped by step and error (the bulk retry page), a small set.
+            models.Index(
+                fields=["name", "run"],
+                name="steprun_failed_idx",
+                condition=Q(status="failed"),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -116,18 +141,3 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.worker} at {self.seen_at:%Y-%m-%d %H:%M:%S}"
-
-
-class StepExecution(models.Model):
-    """One row each time a step function body actually ran.
-
-    Written by the synthetic benchmark pipeline and the engine's tests, which count rows to
-    prove that every step ran exactly once.
-    """
-
-    step_run = models.ForeignKey(StepRun, on_delete=models.CASCADE, related_name="executions")
-    worker = models.CharField(max_length=120)
-    executed_at = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self) -> str:
-        return f"execution of step {self.step_run_id} by {self.worker}"

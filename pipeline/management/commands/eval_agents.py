@@ -1,6 +1,6 @@
 """Measure the classification agent on a labelled set of submissions.
 
-python manage.py eval_agents [--strategy rules|claude] [--file tests/data/labelled_leads.jsonl]
+python manage.py eval_agents [--strategy rules|claude] [--file pipeline/agents/data/labelled_leads.jsonl]
 """
 
 from pathlib import Path
@@ -9,8 +9,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from pipeline.agents.evaluate import evaluate, load_labelled
+from pipeline.agents.learned import DATA_DIR
 
-DEFAULT_FILE = Path(settings.BASE_DIR) / "tests" / "data" / "labelled_leads.jsonl"
+DEFAULT_FILE = DATA_DIR / "labelled_leads.jsonl"
 
 
 class Command(BaseCommand):

@@ -13,10 +13,11 @@ from pipeline.intake.batch import JSONL, read_rows
 from pipeline.intake.errors import IntakeError
 from pipeline.intake.rows import describe_error, parse_column_map, receive_row
 from pipeline.models import PipelineRun, Submission
+from pipeline.pipelines import CLASSIFY, DRAFT, SCORE_FINAL
 
 logger = logging.getLogger(__name__)
 
-RESULT_STEPS = ("classify", "score_final", "draft")
+RESULT_STEPS = (CLASSIFY, SCORE_FINAL, DRAFT)
 
 
 class Command(BaseCommand):
@@ -83,9 +84,9 @@ class Command(BaseCommand):
 def run_result(input_id, lead_id: int, run: PipelineRun | None) -> dict:
     """The command's output for one line, read from the run's stored step outputs."""
     outputs = engine.step_outputs(run, RESULT_STEPS) if run else {}
-    classified = outputs.get("classify")
-    scored = outputs.get("score_final")
-    draft = outputs.get("draft")
+    classified = outputs.get(CLASSIFY)
+    scored = outputs.get(SCORE_FINAL)
+    draft = outputs.get(DRAFT)
     decision = (scored or {}).get("decision") or {}
     return {
         "input_id": input_id,

@@ -3,7 +3,6 @@
 Ctrl-C stops both. Used by `make run`; in production run gunicorn and qcluster separately.
 """
 
-import os
 import signal
 import subprocess
 import sys
@@ -19,8 +18,8 @@ class Command(BaseCommand):
     help = "Serve the app on ADDRESS:PORT together with a django-q2 worker cluster."
 
     def add_arguments(self, parser):
-        parser.add_argument("--address", default=os.environ.get("HOST", "127.0.0.1"))
-        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--address", default=settings.SERVE_HOST)
+        parser.add_argument("--port", type=int, default=settings.SERVE_PORT)
 
     def handle(self, *args, address: str, port: int, **options):
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]

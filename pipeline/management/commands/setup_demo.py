@@ -19,6 +19,8 @@ from pipeline import maintenance
 from pipeline.models import CompanyProfile, Lead, ScoringConfig, WebhookSource
 
 DEMO_ADMIN = "admin"
+# A plain reviewer: what the sales team sees (no admin, no scoring changes).
+DEMO_REVIEWER = "reviewer"
 DEMO_SOURCE_SLUG = "website"
 
 DEMO_LEADS = [
@@ -71,6 +73,18 @@ DEMO_LEADS = [
 ]
 
 
+# Run through the pipeline while the CRM adapter points at a webhook nobody configured: its CRM
+# step fails for good at once, a real failed run for the runs page's Retry.
+DEMO_FAILED_LEAD = {
+    "name": "Morgan Lee",
+    "email": "morgan.lee@gmail.com",
+    "message": (
+        "We run three dental clinics and lose patient enquiries between the front desks. "
+        "Could someone call me on Thursday to talk it through?"
+    ),
+}
+
+
 class Command(BaseCommand):
     help = "Migrate and create the demo admin and demo data for a local LeadOps."
 
@@ -82,6 +96,7 @@ class Command(BaseCommand):
         call_command("createcachetable", verbosity=0)
         maintenance.ensure_schedule()
         self._admin()
+        self._reviewer()
         if not CompanyProfile.objects.exists() and not Lead.objects.exists():
             self._demo_data(with_leads=not no_demo_leads)
         source = WebhookSource.objects.filter(slug=DEMO_SOURCE_SLUG).first()
@@ -115,17 +130,36 @@ class Command(BaseCommand):
         credentials_file.chmod(0o600)
         self.stdout.write(f"Demo admin:     login {DEMO_ADMIN}, password {password} (created)")
 
+    def _reviewer(self) -> None:
+        User = get_user_model()
+        credentials_file = self._credentials_file()
+        stored = json.loads(credentials_file.read_text()) if credentials_file.exists() else {}
+        if User.objects.filter(username=DEMO_REVIEWER).exists():
+            password = stored.get("reviewer_password")
+            shown = f", password {password}" if password else " (password set elsewhere)"
+            self.stdout.write(f"Demo reviewer:  login {DEMO_REVIEWER}{shown} (the sales view)")
+            return
+        password = secrets.token_urlsafe(12)
+        reviewer = User.objects.create_user(DEMO_REVIEWER, "reviewer@example.com", password)
+        reviewer.groups.add(*Group.objects.filter(name="Reviewers"))
+        credentials_file.write_text(json.dumps({**stored, "reviewer_password": password}))
+        credentials_file.chmod(0o600)
+        self.stdout.write(
+            f"Demo reviewer:  login {DEMO_REVIEWER}, password {password} (created; the sales view)"
+        )
+
     def _demo_data(self, *, with_leads: bool) -> None:
         from pipeline.agents.defaults import DEFAULT_COMPANY_PROFILE, DEFAULT_CRITERIA
         from pipeline.intake.receive import receive_submission
         from pipeline.intake.sources import create_webhook_source
+        from pipeline.models import AUTO_SEND_DEFAULTS
 
         with transaction.atomic():
             CompanyProfile.objects.create(**DEFAULT_COMPANY_PROFILE)
             ScoringConfig.objects.create(
                 criteria=list(DEFAULT_CRITERIA),
-                auto_send_threshold=75,
-                auto_send_labels=["high_intent"],
+                auto_send_threshold=AUTO_SEND_DEFAULTS.threshold,
+                auto_send_labels=list(AUTO_SEND_DEFAULTS.labels),
                 note="Default criteria",
             )
             create_webhook_source("Website form", slug=DEMO_SOURCE_SLUG)
@@ -136,3 +170,28 @@ class Command(BaseCommand):
         for fields in DEMO_LEADS:
             receive_submission(fields, source=source, channel="demo")
         self.stdout.write(f"Demo leads:     {len(DEMO_LEADS)} sample leads queued for the pipeline")
+        run = self._failed_run(source)
+        self.stdout.write(
+            f"Failed run:     {settings.PUBLIC_BASE_URL}/runs/{run.pk}/ (its CRM step failed; "
+            "Retry there writes the contact with the current settings)"
+        )
+
+    def _failed_run(self, source: WebhookSource):
+        """One lead run here, to the end, while CRM_ADAPTER names a webhook without a URL.
+
+        The CRM adapter refuses at once and for good (nothing retries it), so the run is
+        failed at its CRM step for real; the queued demo leads are not affected. Retrying
+        it later runs the step with the real settings (the built-in CRM by default).
+        """
+        from django.test.utils import override_settings
+
+        from pipeline.intake.rows import receive_row
+
+        unconfigured_crm = override_settings(
+            CRM_ADAPTER="webhook", CRM_WEBHOOK_URL="", CRM_WEBHOOK_SECRET=""
+        )
+        with unconfigured_crm:
+            _, run = receive_row(
+                DEMO_FAILED_LEAD, channel="demo", mapping={}, source=source, inline=True
+            )
+        return run
