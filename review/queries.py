@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.db.models import Case, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, When
+from django.db import connection
+from django.db.models import (
+    Case,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    When,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from pydantic import BaseModel, ValidationError
 
-from pipeline.agents.types import Classification, CompanyProfile, ScoredLead
-from pipeline.definitions import PipelineDefinitionError, get_pipeline
+from pipeline.engine import PipelineDefinitionError, get_pipeline
+from pipeline.followups import plans_of
 from pipeline.models import (
     Draft,
     DraftRevision,
@@ -21,11 +35,13 @@ from pipeline.models import (
     OutboundEmail,
     PipelineRun,
     ReviewAction,
-    ScoringConfig,
     StepRun,
     Submission,
     WebhookSource,
 )
+from pipeline.pipelines import CLASSIFY, DRAFT, ENRICH, SCORE_FINAL
+from pipeline.schemas import Classification, CompanyProfile, ScoredLead
+from review.dashboard import DRAFT_OUTCOMES, day_bounds, with_edits
 
 QUEUE_PAGE_SIZE = 50
 LIST_PAGE_SIZE = 50
@@ -36,10 +52,12 @@ AGE_FILTERS = {
     "older": ("older", timedelta(hours=24)),
     "3d": ("older", timedelta(days=3)),
 }
+# Age counts from the lead's arrival (its submission), not the draft's creation: a regenerated
+# draft keeps its place in the queue.
 QUEUE_ORDER = {
-    "score": ("-score", "created_at", "pk"),
-    "oldest": ("created_at", "pk"),
-    "newest": ("-created_at", "-pk"),
+    "score": ("-score", "arrived_at", "pk"),
+    "oldest": ("arrived_at", "pk"),
+    "newest": ("-arrived_at", "-pk"),
 }
 # The only columns a queue row shows: keeps the 10,000-draft query narrow.
 QUEUE_ROW_FIELDS = (
@@ -55,6 +73,8 @@ QUEUE_ROW_FIELDS = (
     "lead__name",
     "lead__email",
     "lead__company",
+    "lead__replied_at",
+    "lead__owner__username",
     "claimed_by__username",
     "assigned_to__username",
     "run__submission__channel",
@@ -92,6 +112,7 @@ def pending_drafts(
     *,
     q: str = "",
     label: str = "",
+    flag: str = "",
     source: str = "",
     age: str = "",
     assigned_to=None,
@@ -99,8 +120,10 @@ def pending_drafts(
 ) -> QuerySet:
     drafts = (
         Draft.objects.filter(status=Draft.Status.PENDING)
-        .select_related("lead", "claimed_by", "assigned_to", "run__submission__source")
+        .filter(awake())
+        .select_related("lead__owner", "claimed_by", "assigned_to", "run__submission__source")
         .only(*QUEUE_ROW_FIELDS)
+        .alias(arrived_at=Coalesce("run__submission__received_at", "created_at"))
     )
     if q:
         drafts = drafts.filter(
@@ -108,6 +131,8 @@ def pending_drafts(
         )
     if label:
         drafts = drafts.filter(label=label)
+    if flag:
+        drafts = drafts.filter(has_flag(flag))
     if source.startswith("source:"):
         drafts = drafts.filter(run__submission__source__slug=source.removeprefix("source:"))
     elif source:
@@ -116,24 +141,104 @@ def pending_drafts(
         direction, span = AGE_FILTERS[age]
         cutoff = timezone.now() - span
         if direction == "newer":
-            drafts = drafts.filter(created_at__gte=cutoff)
+            drafts = drafts.filter(arrived_at__gte=cutoff)
         else:
-            drafts = drafts.filter(created_at__lt=cutoff)
+            drafts = drafts.filter(arrived_at__lt=cutoff)
     if assigned_to is not None:
         drafts = drafts.filter(assigned_to=assigned_to)
     return drafts.order_by(*QUEUE_ORDER.get(sort, QUEUE_ORDER["score"]))
+
+
+def awake() -> Q:
+    """Drafts not snoozed (or whose snooze is over): the ones the queue shows."""
+    return Q(snoozed_until__isnull=True) | Q(snoozed_until__lte=timezone.now())
+
+
+def pending_count() -> int:
+    """Drafts waiting for review, all filters off (the navigation's and tab title's count)."""
+    return Draft.objects.filter(awake(), status=Draft.Status.PENDING).count()
+
+
+def owed_replies(user) -> QuerySet:
+    """Drafts the user took over ("I'll write it myself") and still owes a reply for."""
+    return (
+        Draft.objects.filter(assigned_to=user, reply_due_at__isnull=False)
+        .select_related("lead")
+        .only("reply_due_at", "lead__name", "lead__email")
+        .order_by("reply_due_at")[:20]
+    )
+
+
+def new_replies() -> list:
+    """Replies from leads that nobody has handled yet, newest first, for the queue."""
+    from pipeline.models import InboundReply
+
+    return list(
+        InboundReply.objects.filter(lead__isnull=False, handled_at__isnull=True)
+        .select_related("lead")
+        .only("received_at", "subject", "trimmed_text", "lead__name", "lead__email")
+        .order_by("-received_at", "-pk")[:20]
+    )
+
+
+def unmatched_reply_count() -> int:
+    from pipeline.models import InboundReply
+
+    return InboundReply.objects.filter(lead__isnull=True).count()
+
+
+def label_counts() -> dict[str, int]:
+    """Waiting drafts per label, shown beside each label in the queue's filter."""
+    from django.db.models import Count
+
+    rows = (
+        Draft.objects.filter(awake(), status=Draft.Status.PENDING)
+        .values_list("label")
+        .annotate(count=Count("pk"))
+        .order_by()
+    )
+    return dict(rows)
+
+
+def has_flag(flag: str) -> Q:
+    """Drafts whose flags list holds `flag`.
+
+    PostgreSQL answers JSON containment from the jsonb value; SQLite has no such lookup, so
+    there the stored JSON text is searched for the quoted flag (flags are a fixed set of
+    names, none inside another's quotes).
+    """
+    if connection.features.supports_json_field_contains:
+        return Q(flags__contains=[flag])
+    return Q(flags__icontains=json.dumps(flag))
+
+
+def flag_counts() -> dict[str, int]:
+    """Waiting drafts per flag, shown beside each flag in the queue's filter (one query)."""
+    rows = (
+        Draft.objects.filter(awake(), status=Draft.Status.PENDING)
+        .exclude(flags=[])
+        .values_list("flags", flat=True)
+    )
+    return dict(Counter(flag for flags in rows.iterator() for flag in set(flags or ())))
+
+
+def undoable_approvals(user) -> list[Draft]:
+    """The user's approvals still inside their undo window (the queue offers Undo on them)."""
+    return list(
+        Draft.objects.filter(
+            status=Draft.Status.APPROVED, decided_by=user, send_at__gt=timezone.now()
+        )
+        .select_related("lead")
+        .only("send_at", "version", "lead__name", "lead__email")
+        .order_by("send_at")[:10]
+    )
 
 
 def annotate_claims(drafts, user) -> None:
     """Set `claim_holder` (a username, or "") on each draft: who else has it open right now."""
     now = timezone.now()
     for draft in drafts:
-        is_held = (
-            draft.claimed_by_id is not None
-            and draft.claimed_until is not None
-            and draft.claimed_until > now
-            and draft.claimed_by_id != user.pk
-        )
+        is_held = draft.is_claim_held(now) and draft.claimed_by_id != user.pk
         draft.claim_holder = draft.claimed_by.get_username() if is_held else ""
 
 
@@ -193,6 +298,16 @@ class DraftDetails:
     newer_draft: Draft | None = None
     is_regenerating: bool = False
     draft_step: StepRun | None = None
+    rejected_by: str = ""
+    instruction_limit: str = ""
+
+
+def _instruction_limit(run: PipelineRun, draft: Draft, newer: Draft | None) -> str:
+    if draft.status != Draft.Status.SUPERSEDED or newer is not None:
+        return ""
+    from pipeline.actions import instruction_limit
+
+    return instruction_limit(str((run.options or {}).get("draft_instruction", "")))
 
 
 def draft_details(draft: Draft, user) -> DraftDetails:
@@ -211,26 +326,22 @@ def draft_details(draft: Draft, user) -> DraftDetails:
     if submission is not None:
         earlier = earlier.exclude(pk=submission.pk)
     now = timezone.now()
-    is_held = (
-        draft.claimed_by_id is not None
-        and draft.claimed_until is not None
-        and draft.claimed_until > now
-    )
+    is_held = draft.is_claim_held(now)
     newer = None
     if draft.status == Draft.Status.SUPERSEDED:
         newer = Draft.objects.filter(run=run, pk__gt=draft.pk).order_by("-pk").first()
-    draft_step = by_name.get("draft")
-    enrich = by_name.get("enrich")
+    draft_step = by_name.get(DRAFT)
+    enrich = by_name.get(ENRICH)
     return DraftDetails(
         draft=draft,
         lead=draft.lead,
         run=run,
         submission=submission,
         classification=_validated(
-            Classification, by_name.get("classify") and by_name["classify"].output
+            Classification, by_name.get(CLASSIFY) and by_name[CLASSIFY].output
         ),
         profile=_validated(CompanyProfile, enrich and enrich.output),
-        scored=_validated(ScoredLead, by_name.get("score_final") and by_name["score_final"].output),
+        scored=_validated(ScoredLead, by_name.get(SCORE_FINAL) and by_name[SCORE_FINAL].output),
         steps=steps,
         enrich_skip_reason=enrich.skip_reason if enrich else "",
         earlier_submissions=list(earlier[:20]),
@@ -254,13 +365,27 @@ def draft_details(draft: Draft, user) -> DraftDetails:
             in (StepRun.Status.QUEUED, StepRun.Status.RUNNING, StepRun.Status.PENDING)
         ),
         draft_step=draft_step,
+        instruction_limit=_instruction_limit(run, draft, newer),
+        rejected_by=draft.decided_by.get_username()
+        if draft.status == Draft.Status.REJECTED and draft.decided_by
+        else "",
     )
 
 
 # --- Leads and runs ---------------------------------------------------------------------------
 
 
-def leads_list(*, q: str = "", label: str = "") -> QuerySet:
+def leads_list(
+    *,
+    q: str = "",
+    label: str = "",
+    since=None,
+    until=None,
+    source: str = "",
+    draft: str = "",
+) -> QuerySet:
+    """Leads, newest first; since/until/source/draft are the dashboard's filters (local days)."""
+
     latest_run = PipelineRun.objects.filter(lead=OuterRef("pk")).order_by("-created_at", "-pk")
     leads = Lead.objects.annotate(
         latest_run_id=Subquery(latest_run.values("pk")[:1]),
@@ -270,7 +395,26 @@ def leads_list(*, q: str = "", label: str = "") -> QuerySet:
     if q:
         leads = leads.filter(Q(name__icontains=q) | Q(email__icontains=q) | Q(company__icontains=q))
     if label:
-        leads = leads.filter(label=label)
+        leads = leads.filter(label="" if label == "none" else label)
+    start, end = day_bounds(since, until)
+    if start or end or source:
+        submissions = Submission.objects.filter(lead=OuterRef("pk"), is_trapped=False)
+        if start:
+            submissions = submissions.filter(received_at__gte=start)
+        if end:
+            submissions = submissions.filter(received_at__lt=end)
+        if source.startswith("source:"):
+            submissions = submissions.filter(source__slug=source.removeprefix("source:"))
+        elif source:
+            submissions = submissions.filter(channel=source, source__isnull=True)
+        leads = leads.filter(Exists(submissions))
+    if draft in DRAFT_OUTCOMES:
+        drafts = with_edits(Draft.objects.filter(lead=OuterRef("pk"))).filter(DRAFT_OUTCOMES[draft])
+        if start:
+            drafts = drafts.filter(created_at__gte=start)
+        if end:
+            drafts = drafts.filter(created_at__lt=end)
+        leads = leads.filter(Exists(drafts))
     return leads.order_by("-created_at", "-pk")
 
 
@@ -283,9 +427,18 @@ def lead_page(lead: Lead) -> dict:
     )
     for run in runs:
         run.ordered_steps = ordered_steps(run, run.steps.all())
+    submissions = list(lead.submissions.select_related("source"))
+    # Opening a draft claims it; that is presence, not activity worth a line in the history.
+    actions = list(
+        lead.actions.exclude(action="claim")
+        .select_related("user", "draft")
+        .order_by("-created_at", "-pk")
+    )
+    emails = list(OutboundEmail.objects.filter(lead=lead).order_by("-created_at"))
+    replies = list(lead.replies.select_related("reply_to_email").order_by("-received_at", "-pk"))
     return {
         "lead": lead,
-        "submissions": list(lead.submissions.select_related("source")),
+        "submissions": submissions,
         "runs": runs,
         "drafts": list(
             lead.drafts.select_related("decided_by", "assigned_to")
@@ -294,14 +447,40 @@ def lead_page(lead: Lead) -> dict:
             )
             .order_by("-created_at", "-pk")
         ),
-        "actions": list(
-            lead.actions.select_related("user", "draft").order_by("-created_at", "-pk")
-        ),
-        "emails": list(OutboundEmail.objects.filter(lead=lead).order_by("-created_at")),
+        "actions": actions,
+        "emails": emails,
+        "replies": replies,
+        "follow_up_plans": plans_of(lead),
+        "owners": reviewers(),
+        "timeline": lead_timeline(submissions, runs, actions, emails, replies),
     }
 
 
-def runs_list(*, status: str = "") -> QuerySet:
+def lead_timeline(submissions, runs, actions, emails, replies=()) -> list[dict]:
+    """Everything that happened to one person, newest first: what they sent, what the
+    pipeline decided, what reviewers did, which emails went out and what they answered."""
+    events = [{"at": s.received_at, "kind": "submission", "item": s} for s in submissions]
+    events += [{"at": run.created_at, "kind": "run", "item": run} for run in runs]
+    events += [{"at": action.created_at, "kind": "action", "item": action} for action in actions]
+    events += [
+        {"at": email.sent_at or email.created_at, "kind": "email", "item": email}
+        for email in emails
+    ]
+    events += [{"at": reply.received_at, "kind": "reply", "item": reply} for reply in replies]
+    return sorted(events, key=lambda event: event["at"], reverse=True)
+
+
+def runs_list(
+    *,
+    status: str = "",
+    since=None,
+    until=None,
+    step: str = "",
+    step_status: str = "",
+    error: str = "",
+) -> QuerySet:
+    """Runs, failed first; since/until/step/step_status/error are the dashboard's filters."""
+
     failed_step = StepRun.objects.filter(run=OuterRef("pk"), status=StepRun.Status.FAILED).order_by(
         "pk"
     )
@@ -332,6 +511,20 @@ def runs_list(*, status: str = "") -> QuerySet:
     )
     if status:
         runs = runs.filter(status=status)
+    start, end = day_bounds(since, until)
+    if start:
+        runs = runs.filter(created_at__gte=start)
+    if end:
+        runs = runs.filter(created_at__lt=end)
+    if step or step_status or error:
+        steps = StepRun.objects.filter(run=OuterRef("pk"))
+        if step:
+            steps = steps.filter(name=step)
+        if step_status:
+            steps = steps.filter(status=step_status)
+        if error:
+            steps = steps.filter(error__startswith=error)
+        runs = runs.filter(Exists(steps))
     return runs.order_by("is_failed", "-created_at", "-pk")
 
 
@@ -378,20 +571,3 @@ def dashboard_figures(now=None) -> dict:
         .values_list("seen_at", flat=True)
         .first(),
     }
-
-
-def scoring_rows(config: ScoringConfig | None) -> list[dict]:
-    """The criteria in force, with what each check reads (the admin UI comes with its issue)."""
-    from pipeline.agents.score import CHECKS
-
-    rows = []
-    for criterion in config.criteria if config else []:
-        spec = CHECKS.get(criterion.get("check", ""))
-        rows.append(
-            {
-                **criterion,
-                "description": spec.description if spec else "unknown check",
-                "needs_enrichment": bool(spec and spec.needs_enrichment),
-            }
-        )
-    return rows

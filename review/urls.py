@@ -1,6 +1,6 @@
 from django.urls import path
 
-from review import views
+from review import followup_views, outbox_views, reply_views, scoring_views, views
 
 app_name = "review"
 
@@ -9,16 +9,56 @@ urlpatterns = [
     path("drafts/<int:pk>/", views.draft, name="draft"),
     path("drafts/<int:pk>/edit/", views.draft_edit, name="draft_edit"),
     path("drafts/<int:pk>/approve/", views.draft_approve, name="draft_approve"),
+    path("drafts/<int:pk>/undo/", views.draft_undo, name="draft_undo"),
+    path("drafts/<int:pk>/snooze/", views.draft_snooze, name="draft_snooze"),
+    path("drafts/<int:pk>/replied/", views.draft_replied, name="draft_replied"),
+    path("drafts/bulk/", views.drafts_bulk, name="drafts_bulk"),
+    path("settings/shortcuts/", views.shortcuts_setting, name="shortcuts_setting"),
+    path("filters/save/", views.filter_save, name="filter_save"),
+    path("filters/delete/", views.filter_delete, name="filter_delete"),
     path("drafts/<int:pk>/reject/", views.draft_reject, name="draft_reject"),
     path("drafts/<int:pk>/regenerate/", views.draft_regenerate, name="draft_regenerate"),
     path("drafts/<int:pk>/reassign/", views.draft_reassign, name="draft_reassign"),
     path("drafts/<int:pk>/claim/", views.draft_claim, name="draft_claim"),
     path("leads/", views.leads, name="leads"),
+    path("leads/export.csv", views.leads_export, name="leads_export"),
     path("leads/<int:pk>/", views.lead, name="lead"),
+    path(
+        "leads/<int:pk>/follow-ups/stop/",
+        followup_views.stop_lead_follow_ups,
+        name="lead_stop_follow_ups",
+    ),
+    path("cadences/", followup_views.cadences, name="cadences"),
+    path("leads/<int:pk>/owner/", followup_views.lead_owner, name="lead_owner"),
     path("runs/", views.runs, name="runs"),
     path("runs/<int:pk>/", views.run, name="run"),
     path("runs/<int:pk>/retry/", views.run_retry, name="run_retry"),
-    path("scoring/", views.scoring, name="scoring"),
+    path("runs/<int:pk>/rerun/", views.run_rerun, name="run_rerun"),
+    path("runs/<int:pk>/cancel/", views.run_cancel, name="run_cancel"),
+    path("runs/errors/", views.run_errors, name="run_errors"),
+    path("runs/errors/retry/", views.run_errors_retry, name="run_errors_retry"),
+    path("scoring/", scoring_views.scoring, name="scoring"),
+    path("scoring/criteria/", scoring_views.criteria_save, name="scoring_criteria"),
+    path("scoring/thresholds/", scoring_views.thresholds_save, name="scoring_thresholds"),
+    path("scoring/profile/", scoring_views.profile_save, name="scoring_profile"),
+    path("scoring/preview/", scoring_views.preview, name="scoring_preview"),
+    path(
+        "scoring/<str:kind>/versions/<int:version>/restore/",
+        scoring_views.restore,
+        name="scoring_restore",
+    ),
+    path("scoring/rescore/", scoring_views.rescore_start, name="scoring_rescore"),
+    path("scoring/rescore/<int:pk>/", scoring_views.rescore_status, name="scoring_rescore_status"),
+    path(
+        "scoring/rescore/<int:pk>/confirm/",
+        scoring_views.rescore_confirm,
+        name="scoring_rescore_confirm",
+    ),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("dashboard/auto-send/", views.auto_send, name="auto_send"),
+    path("replies/unmatched/", reply_views.unmatched_replies, name="unmatched_replies"),
+    path("replies/<int:pk>/handled/", reply_views.reply_handled, name="reply_handled"),
+    path("replies/<int:pk>/attach/", reply_views.reply_attach, name="reply_attach"),
+    path("emails/unknown/", outbox_views.unknown_emails, name="unknown_emails"),
+    path("emails/<int:pk>/resolve/", outbox_views.resolve_email, name="resolve_email"),
 ]
