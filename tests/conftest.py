@@ -3,6 +3,8 @@
 import pytest
 from django.core.management import call_command
 
+import tests.engine_pipelines  # noqa: F401 (registers the engine tests' pipelines)
+
 # Fixtures of fake outside-world servers that several test files use.
 pytest_plugins = ["tests.fakes.websites"]
 
@@ -21,6 +23,12 @@ def plain_http(settings):
 
 
 @pytest.fixture(autouse=True)
+def approvals_without_undo_window(settings):
+    """Approving releases the reply at once unless a test turns the undo window on."""
+    settings.REVIEW_UNDO_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
 def static_files_without_manifest(settings):
     """Pages render {% static %} without a collectstatic run (production uses the manifest)."""
     settings.STORAGES = {
@@ -31,7 +39,7 @@ def static_files_without_manifest(settings):
 
 @pytest.fixture(scope="session")
 def fake_anthropic_server():
-    from tests.fakes.anthropic_server import FakeAnthropic
+    from pipeline.dev.fake_anthropic import FakeAnthropic
 
     with FakeAnthropic(min_cacheable_tokens=256) as server:
         yield server
@@ -40,7 +48,7 @@ def fake_anthropic_server():
 @pytest.fixture
 def fake_anthropic(fake_anthropic_server, settings):
     """The fake Messages API, fresh for each test, with settings pointing the real SDK at it."""
-    from pipeline.llm import reset_budget_cache
+    from pipeline.llm.budget import reset_budget_cache
 
     fake_anthropic_server.reset()
     fake_anthropic_server.latency = 0.0

@@ -1,12 +1,16 @@
-"""Pipelines the engine tests run (importable by real workers as "tests.engine_pipelines:NAME")."""
+"""Pipelines the engine tests run, registered by name.
+
+Real workers import this module through ENGINE_PIPELINE_MODULES=tests.engine_pipelines; the
+test process through conftest.py.
+"""
 
 import os
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from pipeline.definitions import Pipeline, Retry, Step, Wait
-from pipeline.engine import worker_id
-from pipeline.models import StepExecution
+from pipeline.dev.models import StepExecution
+from pipeline.engine import Pipeline, Retry, Sleep, Step, Wait, register, worker_id
 
 
 def record(context) -> None:
@@ -94,113 +98,207 @@ def until_release(context):
 
 FAST = Retry(attempts=3, backoff_seconds=0.01, jitter=0)
 
-PARALLEL = Pipeline(
-    "test-parallel",
-    version=1,
-    steps=(
-        Step("first", run=quick),
-        Step("left", run=sleepy, needs=("first",)),
-        Step("right", run=sleepy, needs=("first",)),
-        Step("join", run=quick, needs=("left", "right")),
-    ),
+PARALLEL = register(
+    Pipeline(
+        "test-parallel",
+        version=1,
+        steps=(
+            Step("first", run=quick),
+            Step("left", run=sleepy, needs=("first",)),
+            Step("right", run=sleepy, needs=("first",)),
+            Step("join", run=quick, needs=("left", "right")),
+        ),
+    )
 )
 
-GATED = Pipeline(
-    "test-gated",
-    version=1,
-    steps=(
-        Step("draft", run=quick),
-        Step("gate", run=wait_for_human, needs=("draft",)),
-        Step("send", run=after_gate, needs=("gate",), side_effect=True),
-    ),
+GATED = register(
+    Pipeline(
+        "test-gated",
+        version=1,
+        steps=(
+            Step("draft", run=quick),
+            Step("gate", run=wait_for_human, needs=("draft",)),
+            Step("send", run=after_gate, needs=("gate",), side_effect=True),
+        ),
+    )
 )
 
-FLAKY = Pipeline(
-    "test-flaky",
-    version=1,
-    steps=(Step("flaky", run=flaky, retry=FAST), Step("after", run=quick, needs=("flaky",))),
+FLAKY = register(
+    Pipeline(
+        "test-flaky",
+        version=1,
+        steps=(Step("flaky", run=flaky, retry=FAST), Step("after", run=quick, needs=("flaky",))),
+    )
 )
 
-EXHAUSTED = Pipeline(
-    "test-exhausted",
-    version=1,
-    steps=(
-        Step("doomed", run=always_fails, retry=Retry(attempts=2, backoff_seconds=0, jitter=0)),
-        Step("never", run=quick, needs=("doomed",)),
-    ),
+EXHAUSTED = register(
+    Pipeline(
+        "test-exhausted",
+        version=1,
+        steps=(
+            Step("doomed", run=always_fails, retry=Retry(attempts=2, backoff_seconds=0, jitter=0)),
+            Step("never", run=quick, needs=("doomed",)),
+        ),
+    )
 )
 
-PERMANENT = Pipeline(
-    "test-permanent",
-    version=1,
-    steps=(Step("refused", run=permanent_error, retry=FAST),),
+PERMANENT = register(
+    Pipeline(
+        "test-permanent",
+        version=1,
+        steps=(Step("refused", run=permanent_error, retry=FAST),),
+    )
 )
 
-CONDITIONAL = Pipeline(
-    "test-conditional",
-    version=1,
-    steps=(
-        Step("first", run=quick),
-        Step("optional", run=quick, needs=("first",), when=skip_unless_wanted),
-        Step("last", run=quick, needs=("optional",)),
-    ),
+CONDITIONAL = register(
+    Pipeline(
+        "test-conditional",
+        version=1,
+        steps=(
+            Step("first", run=quick),
+            Step("optional", run=quick, needs=("first",), when=skip_unless_wanted),
+            Step("last", run=quick, needs=("optional",)),
+        ),
+    )
 )
 
-EFFECTS = Pipeline(
-    "test-effects",
-    version=1,
-    steps=(
-        Step("prepare", run=quick),
-        Step("effect", run=side_effect, needs=("prepare",), side_effect=True),
-        Step("after", run=quick, needs=("effect",)),
-    ),
+EFFECTS = register(
+    Pipeline(
+        "test-effects",
+        version=1,
+        steps=(
+            Step("prepare", run=quick),
+            Step("effect", run=side_effect, needs=("prepare",), side_effect=True),
+            Step("after", run=quick, needs=("effect",)),
+        ),
+    )
 )
 
-CRASH = Pipeline(
-    "test-crash",
-    version=1,
-    steps=(
-        Step("effect", run=side_effect, side_effect=True),
-        Step("slow", run=blocking, needs=("effect",), timeout_seconds=120),
-        Step("after", run=quick, needs=("slow",)),
-    ),
+CRASH = register(
+    Pipeline(
+        "test-crash",
+        version=1,
+        steps=(
+            Step("effect", run=side_effect, side_effect=True),
+            Step("slow", run=blocking, needs=("effect",), timeout_seconds=120),
+            Step("after", run=quick, needs=("slow",)),
+        ),
+    )
 )
 
 # The shape of the lead pipeline: two fan-outs and a fan-in.
-DIAMOND = Pipeline(
-    "test-diamond",
-    version=1,
-    steps=(
-        Step("classify", run=quick),
-        Step("enrich", run=quick, needs=("classify",)),
-        Step("score_form", run=quick, needs=("classify",)),
-        Step("score_final", run=quick, needs=("enrich", "score_form")),
-        Step("crm", run=quick, needs=("score_final",)),
-        Step("draft", run=quick, needs=("score_final",)),
-        Step("send", run=quick, needs=("draft",)),
-    ),
+DIAMOND = register(
+    Pipeline(
+        "test-diamond",
+        version=1,
+        steps=(
+            Step("classify", run=quick),
+            Step("enrich", run=quick, needs=("classify",)),
+            Step("score_form", run=quick, needs=("classify",)),
+            Step("score_final", run=quick, needs=("enrich", "score_form")),
+            Step("crm", run=quick, needs=("score_final",)),
+            Step("draft", run=quick, needs=("score_final",)),
+            Step("send", run=quick, needs=("draft",)),
+        ),
+    )
 )
 
 # Two parallel steps that finish at the same instant, and the step that needs both.
-FAN_IN = Pipeline(
-    "test-fan-in",
-    version=1,
-    steps=(
-        Step("first", run=quick),
-        Step("left", run=until_release, needs=("first",)),
-        Step("right", run=until_release, needs=("first",)),
-        Step("join", run=quick, needs=("left", "right")),
-    ),
+FAN_IN = register(
+    Pipeline(
+        "test-fan-in",
+        version=1,
+        steps=(
+            Step("first", run=quick),
+            Step("left", run=until_release, needs=("first",)),
+            Step("right", run=until_release, needs=("first",)),
+            Step("join", run=quick, needs=("left", "right")),
+        ),
+    )
 )
 
 # A straight line: each step continues in the worker that ran the one before.
-CHAIN = Pipeline(
-    "test-chain",
-    version=1,
-    steps=(
-        Step("one", run=quick),
-        Step("two", run=quick, needs=("one",)),
-        Step("three", run=quick, needs=("two",)),
-        Step("four", run=quick, needs=("three",)),
-    ),
+CHAIN = register(
+    Pipeline(
+        "test-chain",
+        version=1,
+        steps=(
+            Step("one", run=quick),
+            Step("two", run=quick, needs=("one",)),
+            Step("three", run=quick, needs=("two",)),
+            Step("four", run=quick, needs=("three",)),
+        ),
+    )
+)
+
+
+def loses_its_connection(context):
+    """Attempt 1: the database connection dies under the step (a restart), which then fails."""
+    from django.db import connection
+
+    record(context)
+    if context.attempt == 1:
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        connection.connection.close()
+        raise ConnectionError("the database went away")
+    return {"attempt": context.attempt}
+
+
+DEAD_CONNECTION = register(
+    Pipeline(
+        "test-dead-connection",
+        version=1,
+        steps=(Step("fragile", run=loses_its_connection, retry=FAST),),
+    )
+)
+
+
+def wake_time(context):
+    """The wall-clock time in the run's "wake_at" option (ISO 8601)."""
+    return datetime.fromisoformat(context.options["wake_at"])
+
+
+def timer_then_gate(context):
+    record(context)
+    return Wait("timer", {"why": "day 2"}, until=wake_time(context))
+
+
+# A durable timer between two steps; its time comes from the run's options.
+TIMER = register(
+    Pipeline(
+        "test-timer",
+        version=1,
+        steps=(
+            Step("first", run=quick),
+            Step("wait", run=Sleep(until=wake_time), needs=("first",)),
+            Step("after", run=quick, needs=("wait",)),
+        ),
+    )
+)
+
+# A fixed delay, declared as data.
+TWO_DAYS = register(
+    Pipeline(
+        "test-two-days",
+        version=1,
+        steps=(
+            Step("first", run=quick),
+            Step("wait", run=Sleep(after=timedelta(days=2)), needs=("first",)),
+            Step("after", run=quick, needs=("wait",)),
+        ),
+    )
+)
+
+# A step function that returns the timer itself.
+WAIT_UNTIL = register(
+    Pipeline(
+        "test-wait-until",
+        version=1,
+        steps=(
+            Step("wait", run=timer_then_gate),
+            Step("after", run=quick, needs=("wait",)),
+        ),
+    )
 )

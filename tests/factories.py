@@ -71,6 +71,11 @@ def staff_group(name: str):
         pairs = list(migration.REVIEWER_PERMISSIONS)
         if name == "Admins":
             pairs += migration.ADMIN_EXTRA_PERMISSIONS
+            # Granted later by pipeline/migrations/0005_admins_resolve_unknown_emails.py.
+            pairs += [("pipeline", "resolve_email")]
+            pairs += importlib.import_module(
+                "review.migrations.0002_admins_manage_api_tokens"
+            ).ADMIN_API_PERMISSIONS
         group.permissions.add(
             *[
                 Permission.objects.get(content_type__app_label=app_label, codename=codename)
@@ -99,7 +104,7 @@ def make_waiting_draft(
 ):
     """Lead + Submission + a lead-pipeline run stopped at its gate, and the pending Draft.
 
-    Step outputs are shaped like pipeline/agents/types.py; the gate StepRun is "waiting" for
+    Step outputs are shaped like pipeline/schemas.py; the gate StepRun is "waiting" for
     the draft, so engine.resume / engine.reject work on it exactly as in production.
     """
     from datetime import timedelta
@@ -107,7 +112,9 @@ def make_waiting_draft(
 
     from django.utils import timezone
 
-    from pipeline.agents.types import (
+    from pipeline.engine import get_pipeline
+    from pipeline.models import Draft, DraftRevision, PipelineRun, StepRun
+    from pipeline.schemas import (
         Classification,
         CompanyProfile,
         CriterionResult,
@@ -116,8 +123,6 @@ def make_waiting_draft(
         Score,
         ScoredLead,
     )
-    from pipeline.definitions import get_pipeline
-    from pipeline.models import Draft, DraftRevision, PipelineRun, StepRun
 
     lead = lead or make_lead()
     decision_reason = decision_reason or f"score {score} is below the auto-send threshold 75"

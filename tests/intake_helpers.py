@@ -32,8 +32,10 @@ def deliver(
     timestamp=None,
     signature=None,
     extra_headers=None,
+    door="webhooks",
 ):
-    """POST a signed delivery; returns the response. `body` wins over `payload`."""
+    """POST a signed delivery to /<door>/<slug>/; returns the response. `body` wins over
+    `payload`."""
     if body is None:
         body = json.dumps(payload if payload is not None else {}).encode()
     webhook_id = webhook_id or f"msg_{uuid.uuid4().hex}"
@@ -47,5 +49,5 @@ def deliver(
         **(extra_headers or {}),
     }
     return client.post(
-        f"/webhooks/{source.slug}/", data=body, content_type=content_type, headers=headers
+        f"/{door}/{source.slug}/", data=body, content_type=content_type, headers=headers
     )

@@ -44,12 +44,19 @@ def browser(live_server, browser_settings):
         pytest.skip(
             f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)"
         )
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
+        # Playwright's loop gives the test body a context of its own, and Django's connections
+        # are context-local: the connection opened here is not the one Django closes after each
+        # test. Close it on both sides, or a later test reuses one that may have been cut since
+        # (the fault test terminates every other connection to the database).
+        connections.close_all()
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+        connections.close_all()
 
 
 @pytest.fixture

@@ -13,6 +13,10 @@ from tests.factories import make_lead, make_reviewer, make_waiting_draft
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+# review.js ignores action keys this long after a new draft appears (plus a margin).
+KEY_DELAY_MS = 800
+
+
 def row(page, draft):
     return page.locator(f"#draft-row-{draft.pk}")
 
@@ -95,7 +99,8 @@ def test_a_reviewer_rejects_with_a_reason(sessions):
     assert OutboundEmail.objects.count() == 0
 
 
-def test_keyboard_shortcuts_move_edit_reject_and_approve(sessions):
+def test_keyboard_shortcuts_move_edit_reject_and_approve(sessions, settings):
+    settings.REVIEW_UNDO_SECONDS = 10  # `a` approves only where Undo can take it back
     make_reviewer("alice")
     first = make_waiting_draft(score=90)
     second = make_waiting_draft(score=80)
@@ -115,6 +120,7 @@ def test_keyboard_shortcuts_move_edit_reject_and_approve(sessions):
     panel_shows(page, second)
     page.keyboard.press("k")
     panel_shows(page, first)
+    page.wait_for_timeout(KEY_DELAY_MS)  # a draft just shown ignores action keys
 
     page.keyboard.press("e")
     expect(page.locator("#edit-body")).to_be_focused()
@@ -132,6 +138,7 @@ def test_keyboard_shortcuts_move_edit_reject_and_approve(sessions):
     expect(row(page, first)).to_have_count(0)
     # The next draft opens by itself; "a" again approves it.
     panel_shows(page, second)
+    page.wait_for_timeout(KEY_DELAY_MS)
     body.press("a")
     expect(row(page, second)).to_have_count(0)
     panel_shows(page, third)
@@ -197,3 +204,38 @@ def test_a_second_reviewer_editing_an_old_version_sees_the_current_text(sessions
     expect(bob.locator("#draft-body")).to_have_text("Alice's version.")
     expect(bob.locator("#conflict-body")).to_have_value("Bob's version.")
     assert Draft.objects.get(pk=draft.pk).body == "Alice's version."
+
+
+def test_one_key_discards_a_possible_spam_lead_that_has_no_reply(sessions):
+    make_reviewer("alice")
+    spam = make_waiting_draft(
+        score=90,
+        label="low_intent",
+        subject="",
+        body="",
+        decision_reason="Possible spam (spam probability 0.40): no draft; discard it or write a reply.",
+    )
+    # What the gate writes for a lead the decision called possible spam.
+    Draft.objects.filter(pk=spam.pk).update(flags=["possible_spam"])
+    buyer = make_waiting_draft(score=80)
+    page = sessions("alice").page
+    body = page.locator("body")
+    expect(row(page, spam)).to_contain_text("possible spam")
+
+    page.keyboard.press("j")
+    panel_shows(page, spam)
+    expect(page.locator("#no-reply")).to_contain_text("Possible spam")
+    expect(page.locator("#approve-button")).to_have_count(0)
+    page.wait_for_timeout(KEY_DELAY_MS)
+    body.press("d")
+
+    expect(row(page, spam)).to_have_count(0)
+    panel_shows(page, buyer)
+    page.wait_for_timeout(KEY_DELAY_MS)
+    body.press("d")  # a draft that is not possible spam has no discard key
+    page.wait_for_timeout(300)
+    statuses = dict(Draft.objects.values_list("pk", "status"))
+    assert statuses == {spam.pk: "rejected", buyer.pk: "pending"}
+    assert Draft.objects.get(pk=spam.pk).reject_reason == "Spam or a bot"
+    assert PipelineRun.objects.get(pk=spam.run_id).status == PipelineRun.Status.REJECTED
+    assert OutboundEmail.objects.count() == 0

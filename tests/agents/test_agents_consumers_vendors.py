@@ -1,0 +1,111 @@
+"""The classifier's weak spots: consumers, vendor pitches, and real leads that carry markup.
+
+Sentences written for this test, in several languages; none of them is in a training or
+held-out set.
+"""
+
+import pytest
+
+from pipeline.agents.classify import rules
+from pipeline.schemas import LeadInput
+
+
+def _lead(message: str, email: str, company: str = "", name: str = "Alex") -> LeadInput:
+    return LeadInput(name=name, email=email, company=company, message=message)
+
+
+@pytest.mark.parametrize(
+    ("email", "message"),
+    [
+        (
+            "bob.archer@gmail.com",
+            "I'm retired and look after the members list of our chess club. Can I use this for free?",
+        ),
+        (
+            "heinz.vogel@gmx.de",
+            "Ich bin Rentner und möchte die Adressen meiner Freunde und Enkel ordnen. Was kostet das?",
+        ),
+        (
+            "sophie.martin@free.fr",
+            "Bonjour, je veux organiser un voyage entre amis et garder les contacts de tout le monde.",
+        ),
+        (
+            "lucas.ferreira@gmail.com",
+            "Oi, sou aposentado e quero organizar os contatos dos meus amigos do clube. É grátis?",
+        ),
+        (
+            "marek.lis@o2.pl",
+            "Dzień dobry, jestem emerytem i chcę prowadzić listę znajomych z mojego klubu. Ile to kosztuje?",
+        ),
+    ],
+)
+def test_consumers_are_wrong_fit_in_each_language(email, message):
+    result = rules(_lead(message, email))
+
+    assert result.label == "wrong_fit", result.reasons
+    assert result.spam_probability < 0.25
+
+
+@pytest.mark.parametrize(
+    ("email", "company", "message"),
+    [
+        (
+            "jo@talentbridge-staffing.example",
+            "TalentBridge Staffing",
+            "Hello, we are a recruitment agency for sales roles and have candidates ready for "
+            "your account executive openings. Shall I send three profiles?",
+        ),
+        (
+            "k.braun@vertriebsprofis-personal.example",
+            "Vertriebsprofis Personal",
+            "Guten Tag, als Personalvermittlung haben wir Kandidaten für Sie im Vertrieb. "
+            "Dürfen wir Ihnen Profile schicken?",
+        ),
+        (
+            "claire@horizon-recrutement.example",
+            "Horizon Recrutement",
+            "Bonjour, notre cabinet de recrutement a des candidats commerciaux disponibles pour "
+            "vos postes. Puis-je vous envoyer trois profils ?",
+        ),
+    ],
+)
+def test_vendor_pitches_are_wrong_fit(email, company, message):
+    result = rules(_lead(message, email, company))
+
+    assert result.label == "wrong_fit", result.reasons
+
+
+@pytest.mark.parametrize(
+    ("label", "email", "company", "message"),
+    [
+        (
+            "low_intent",
+            "nina@haldane-optics.example",
+            "Haldane Optics",
+            "<p>Hello,</p><p>we are only comparing tools for later this year. Is there a "
+            "product overview I can read?</p>",
+        ),
+        (
+            "wrong_fit",
+            "r.vos@brinkman-installatie.example",
+            "Brinkman Installatie",
+            "Goedemorgen,<br>onze factuur van oktober is twee keer afgeschreven.<br>"
+            "Klantnummer 55102, graag terugbetalen.",
+        ),
+        (
+            "high_intent",
+            "ines@marbella-tiles.example",
+            "<i>Marbella Tiles</i>",
+            "Somos 20 vendedores y queremos una demo la próxima semana y un presupuesto "
+            "para 20 usuarios este trimestre.",
+        ),
+    ],
+)
+def test_a_real_lead_carrying_markup_keeps_its_label_and_is_never_called_spam(
+    label, email, company, message
+):
+    result = rules(_lead(message, email, company))
+
+    assert "markup" in result.flags
+    assert result.label == label, result.reasons
+    assert result.spam_probability < 0.25

@@ -1,0 +1,139 @@
+"""The classifier measured on labelled sets; the floors on the held-out set are pinned here."""
+
+import json
+
+import pytest
+from django.core.management import call_command
+
+from pipeline.agents.evaluate import evaluate, load_labelled
+from pipeline.agents.learned import DATA_DIR as DATA
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    return evaluate(load_labelled(DATA / "labelled_leads.jsonl"), strategy="rules")
+
+
+# The issue's floors, on the held-out set (never trained or tuned on; see pipeline/agents/data/README.md).
+def test_rules_classifier_meets_the_floors_on_the_held_out_set(held_out):
+    assert held_out.total >= 120
+    assert held_out.accuracy >= 0.85, held_out.format()
+    assert held_out.precision("spam") >= 0.95, held_out.format()
+
+
+# Measured when the learned model was added: accuracy 0.895, spam precision 0.950; 0.907 since
+# the consumer, vendor and markup development set (dev_leads_d.jsonl).
+def test_rules_classifier_does_not_fall_below_its_measured_level(held_out):
+    assert held_out.total >= 120
+    assert held_out.accuracy >= 0.90, held_out.format()
+    assert held_out.precision("spam") >= 0.95, held_out.format()
+
+
+# dev_leads.jsonl is one of the model's training sets: this checks that it learned them, not how
+# it generalises (`python manage.py train_classifier --cross-validate` measures that).
+def test_rules_classifier_on_the_development_set():
+    report = evaluate(load_labelled(DATA / "dev_leads.jsonl"), strategy="rules")
+
+    assert report.accuracy >= 0.95, report.format()
+
+
+def test_eval_agents_prints_accuracy_per_label_and_confusion(capsys):
+    call_command("eval_agents", "--file", str(DATA / "dev_leads.jsonl"))
+
+    out = capsys.readouterr().out
+    assert "accuracy:" in out
+    for label in ("high_intent", "low_intent", "spam", "wrong_fit"):
+        assert label in out
+    assert "confusion (rows: expected, columns: predicted)" in out
+
+
+def test_eval_agents_runs_the_claude_strategy_against_the_fake(fake_anthropic, tmp_path):
+    rows = (DATA / "dev_leads.jsonl").read_text().splitlines()[:5]
+    sample = tmp_path / "sample.jsonl"
+    sample.write_text("\n".join(rows))
+
+    call_command("eval_agents", "--strategy", "claude", "--file", str(sample))
+
+    assert len(fake_anthropic.requests) == 5
+
+
+def _buyer(row_id: str, label: str, flags: list[str]) -> str:
+    return json.dumps(
+        {
+            "id": row_id,
+            "name": "Rachel Okafor",
+            "email": "rachel@brightlane-logistics.com",
+            "company": "Brightlane Logistics",
+            "website": "brightlane-logistics.com",
+            "phone": "+1 312 555 0142",
+            "message": "Please book a demo next week and send pricing for 40 users on an annual "
+            "plan; budget of $20k is approved and we want to go live before the end of Q3.",
+            "label": label,
+            "flags": flags,
+        }
+    )
+
+
+def test_eval_agents_reports_auto_send_precision_coverage_and_each_unsafe_send(capsys, tmp_path):
+    sample = tmp_path / "sample.jsonl"
+    # The same strong buyer three times: once rightly labelled, once labelled as a support
+    # request, once with markup in the labels. Only the first auto-send is safe.
+    sample.write_text(
+        "\n".join(
+            [
+                _buyer("B1", "high_intent", []),
+                _buyer("B2", "wrong_fit", ["support"]),
+                _buyer("B3", "high_intent", ["markup"]),
+            ]
+        )
+    )
+
+    call_command("eval_agents", "--file", str(sample))
+
+    out = capsys.readouterr().out
+    assert "auto-send precision: 0.333 (1/3)" in out
+    assert "coverage of high intent: 1.000 (2/2)" in out
+    assert "unsafe auto-sends: 2 (B2, B3)" in out
+
+
+@pytest.fixture(scope="module")
+def held_out_2():
+    return evaluate(load_labelled(DATA / "labelled_leads_2.jsonl"), strategy="rules")
+
+
+# The auto-send work's floors on its own held-out set (pipeline/agents/data/README.md): the
+# targets, and the measured accuracy (0.980) and spam precision (0.974, 37 of 38).
+def test_auto_send_floors_on_the_second_held_out_set(held_out_2):
+    report = held_out_2
+    assert report.total >= 150
+    assert report.accuracy >= 0.92, report.format()
+    assert report.accuracy >= 0.97, report.format()
+    assert report.recall("spam") >= 0.92, report.format()
+    assert report.precision("spam") >= 0.97, report.format()
+    assert report.unsafe_auto_sent == [], report.format()
+    assert report.spam_probable_drafted == [], report.format()
+    # Coverage before this work: 2 of 36 high-intent leads (form score only, no enrichment).
+    assert report.auto_sent_high_intent >= 2, report.format()
+    assert report.flag_found["markup"] == report.flag_rows["markup"], report.format()
+    assert report.flag_found["support"] == report.flag_rows["support"], report.format()
+    assert report.flag_found["injection"] == report.flag_rows["injection"], report.format()
+
+
+def test_auto_send_floors_on_the_first_held_out_set(held_out):
+    assert held_out.unsafe_auto_sent == [], held_out.format()
+    assert held_out.spam_probable_drafted == [], held_out.format()
+    # Coverage before this work: 7 of 46.
+    assert held_out.auto_sent_high_intent >= 7, held_out.format()
+
+
+# The third held-out set was written without reading this repository, with its own labelling
+# of vendor pitches (spam) and consumers (split): its floors pin the measured level and the
+# auto-send safety, which hold whatever the labelling convention.
+def test_the_third_held_out_set_keeps_its_measured_level_and_never_auto_sends_wrongly():
+    report = evaluate(load_labelled(DATA / "labelled_leads_3.jsonl"), strategy="rules")
+    assert report.total == 160
+    assert report.accuracy >= 0.82, report.format()
+    assert report.precision("high_intent") >= 0.95, report.format()
+    assert report.unsafe_auto_sent == [], report.format()
+    assert report.spam_probable_drafted == [], report.format()
+    assert report.auto_sent_high_intent >= 7, report.format()

@@ -1,0 +1,186 @@
+"""import_leads FILE: CSV or JSONL backfills; bad rows are reported by line and skipped."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from pipeline import engine
+from pipeline.models import Lead, PipelineRun, Submission
+from tests.intake_helpers import make_source
+
+pytestmark = pytest.mark.django_db
+
+BROKEN_CSV = (
+    "Full Name,Email,Company,Message,Plan\n"  # line 1
+    "Ana López,ana@example.org,Acme,Hello,pro\n"  # line 2
+    "Bad Email,not-an-email,Acme,Hi,\n"  # line 3
+    '"Multi Line",multi@example.org,Acme,"first line\n'  # line 4
+    'second line",\n'  # line 5
+    "\n"  # line 6: blank, skipped
+    "Too,many@example.org,columns,a,b,c\n"  # line 7
+    "No Contact,,Acme,hi,\n"  # line 8
+    "Sam,sam@example.org,,,\n"  # line 9
+)
+
+
+class Terminal(StringIO):
+    def isatty(self):
+        return True
+
+
+def run_import(*args, stdout=None):
+    stdout = stdout or StringIO()
+    stderr = StringIO()
+    error = None
+    try:
+        call_command("import_leads", *args, stdout=stdout, stderr=stderr)
+    except CommandError as raised:
+        error = raised
+    return stdout.getvalue(), stderr.getvalue(), error
+
+
+@pytest.fixture
+def broken_csv(tmp_path):
+    path = tmp_path / "leads.csv"
+    path.write_text(BROKEN_CSV, encoding="utf-8")
+    return path
+
+
+def test_good_rows_are_imported_and_bad_rows_reported_by_line(broken_csv):
+    out, err, error = run_import(str(broken_csv))
+
+    assert err.splitlines() == [
+        "line 3: email: not a valid email address: An email address must have an @-sign.",
+        "line 7: 6 values but the header has 5 columns",
+        "line 8: email: an email or a phone number is required; "
+        "phone: an email or a phone number is required",
+    ]
+    assert "3 row(s) were not imported" in str(error)
+    assert "Imported 3 of 6 rows: 3 new leads, 0 known leads; 3 runs queued; 3 errors." in out
+    assert sorted(Lead.objects.values_list("email", flat=True)) == [
+        "ana@example.org",
+        "multi@example.org",
+        "sam@example.org",
+    ]
+    assert Submission.objects.get(email="multi@example.org").message == "first line\nsecond line"
+    assert PipelineRun.objects.count() == 3
+    assert set(Submission.objects.values_list("channel", flat=True)) == {"import"}
+
+
+def test_extra_columns_become_custom_fields_and_empty_cells_are_dropped(broken_csv):
+    run_import(str(broken_csv))
+
+    assert Submission.objects.get(email="ana@example.org").custom_fields == {"Plan": "pro"}
+    assert Submission.objects.get(email="sam@example.org").custom_fields == {}
+    assert Submission.objects.get(email="ana@example.org").name == "Ana López"
+
+
+def test_columns_can_be_mapped_to_our_fields(tmp_path):
+    path = tmp_path / "crm-export.csv"
+    path.write_text("Contact,Mail,Org\nKim,kim@example.org,Kimco\n", encoding="utf-8")
+
+    _, err, error = run_import(str(path), "--map", "Mail=email", "--map", "Org=company")
+
+    assert error is None and err == ""
+    submission = Submission.objects.get()
+    assert (submission.email, submission.company) == ("kim@example.org", "Kimco")
+    assert submission.custom_fields == {"Contact": "Kim"}
+
+
+def test_a_mapping_to_an_unknown_field_is_refused_before_reading(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("Mail\nkim@example.org\n", encoding="utf-8")
+
+    _, _, error = run_import(str(path), "--map", "Mail=e-mail")
+
+    assert "map to one of" in str(error)
+    assert not Submission.objects.exists()
+
+
+def test_jsonl_files_report_lines_that_are_not_json_objects(tmp_path):
+    path = tmp_path / "leads.jsonl"
+    lines = [
+        json.dumps({"email": "a@example.org", "name": "Zoë", "seats": 12}),
+        "{broken",
+        "",
+        "[1, 2]",
+        json.dumps({"phone": "+44 20 7946 0958"}),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    out, err, error = run_import(str(path))
+
+    assert err.splitlines()[0].startswith("line 2: not valid JSON")
+    assert err.splitlines()[1] == "line 4: expected a JSON object, got list"
+    assert Submission.objects.get(email="a@example.org").custom_fields == {"seats": 12}
+    assert Lead.objects.filter(phone_normalized="+442079460958").exists()
+    assert "2 errors" in out
+
+
+def test_a_row_that_is_not_utf8_is_reported_and_the_rest_imported(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"Name,Email\nJos\xe9,jose@example.org\nAna,ana@example.org\n")
+
+    _, err, _ = run_import(str(path))
+
+    assert err.strip() == "line 2: not UTF-8 text"
+    assert Submission.objects.get().email == "ana@example.org"
+
+
+def test_known_people_are_counted_as_known(tmp_path):
+    path = tmp_path / "twice.csv"
+    path.write_text("Email\nA@gmail.com\na+x@gmail.com\n", encoding="utf-8")
+
+    out, _, _ = run_import(str(path))
+
+    assert "1 new leads, 1 known leads" in out
+    assert Lead.objects.count() == 1 and Submission.objects.count() == 2
+
+
+def test_rows_can_be_attributed_to_a_source_and_use_its_mapping(tmp_path):
+    source, _ = make_source("Old site", field_mapping={"Mail": "email"})
+    path = tmp_path / "old.csv"
+    path.write_text("Mail\nold@example.org\n", encoding="utf-8")
+
+    run_import(str(path), "--source", source.slug)
+
+    submission = Submission.objects.get()
+    assert (submission.source, submission.email) == (source, "old@example.org")
+
+
+def test_a_progress_bar_is_drawn_only_on_a_terminal(broken_csv):
+    piped, _, _ = run_import(str(broken_csv))
+    Submission.objects.all().delete()
+    on_terminal, _, _ = run_import(str(broken_csv), stdout=Terminal())
+
+    assert "\r[" not in piped
+    assert "\r[##############################] 6/6 100%" in on_terminal
+
+
+def test_a_missing_file_is_a_clear_error(tmp_path):
+    _, _, error = run_import(str(tmp_path / "nope.csv"))
+
+    assert "cannot read" in str(error)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_inline_runs_each_lead_s_pipeline_here(tmp_path, monkeypatch):
+    path = tmp_path / "inline.csv"
+    path.write_text("Email\na@example.org\nb@example.org\n", encoding="utf-8")
+    ran: list[tuple[int, int]] = []
+
+    def run_inline(pipeline, *, lead, submission, options=None):
+        ran.append((lead.pk, submission.pk))
+        return PipelineRun.objects.create(
+            lead=lead, submission=submission, pipeline_name="lead", pipeline_version=1
+        )
+
+    monkeypatch.setattr(engine, "run_inline", run_inline)
+    out, _, error = run_import(str(path), "--inline")
+
+    assert error is None and "2 runs processed" in out
+    assert len(ran) == 2
+    for submission in Submission.objects.all():
+        assert submission.response["run_id"] == submission.runs.get().pk

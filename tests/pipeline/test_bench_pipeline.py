@@ -1,0 +1,94 @@
+"""bench_pipeline, run the way a developer runs it: `manage.py bench_pipeline … --json`, on the
+test database, with its own fakes, worker cluster and gunicorn."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from pipeline.dev.cluster import database_url
+from pipeline.models import Lead, WebhookSource
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+KEYS = {
+    "leads",
+    "intake_rps",
+    "intake_ms_p95",
+    "intake_5xx",
+    "decision_s_p50",
+    "decision_s_p95",
+    "critical_path_s",
+    "ratio_p50",
+    "sequential_s_p50",
+    "leads_per_minute",
+    "cost_usd_per_lead",
+    "lost",
+    "unfinished",
+    "duplicate_emails",
+    "duplicate_contacts",
+}
+
+
+def bench_pipeline(*arguments: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "LEADOPS_DEV_APPS": "1",
+        "DATABASE_URL": database_url(),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "EMAIL_HOST": "127.0.0.1",
+    }
+    if settings.Q_BROKER == "redis":
+        env["REDIS_URL"] = settings.REDIS_URL
+    return subprocess.run(
+        [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "bench_pipeline", *arguments],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_bench_pipeline_decides_every_lead_once_and_reports_json():
+    result = bench_pipeline(
+        "--leads=8",
+        "--llm-latency=0.05",
+        "--fetch-latency=0.01",
+        "--workers=2",
+        "--web-workers=1",
+        "--sequential",
+        f"--broker={settings.Q_BROKER}",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert KEYS <= set(report)
+    assert report["leads"] == report["leads_stored"] == 8
+    assert (report["lost"], report["unfinished"], report["intake_5xx"]) == (0, 0, 0)
+    assert (report["duplicate_emails"], report["duplicate_contacts"]) == (0, 0)
+    assert report["integrity_ok"] is True
+    # All four labels went through: some replied automatically, some discarded, some reviewed.
+    assert {"auto_send", "discard", "review"} <= set(report["decisions"])
+    assert report["emails_sent"] == report["decisions"]["auto_send"]
+    # Four sleeping Claude calls at most on a lead's longest path; never faster than that.
+    assert 0 < report["critical_path_s"] <= 4 * 0.05 + 0.01 + 1e-9
+    assert report["decision_s_p50"] >= report["critical_path_s"]
+    assert report["claude_calls"] >= 8 and report["cost_usd_per_lead"] > 0
+    assert report["sequential_s_p50"] > 0 and report["leads_per_minute"] > 0
+    # It cleans up after itself.
+    assert not Lead.objects.exists() and not WebhookSource.objects.exists()
+
+
+def test_bench_pipeline_exits_non_zero_when_leads_are_left_undecided():
+    # Claude answers after 30 s and the bench gives up after 2 s without progress.
+    result = bench_pipeline(
+        "--leads=2", "--llm-latency=30", "--workers=1", "--web-workers=1", "--stall-seconds=2"
+    )
+    assert result.returncode != 0
+    assert "integrity check failed" in result.stderr
+    assert '"unfinished": 2' in result.stderr

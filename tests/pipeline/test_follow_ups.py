@@ -1,0 +1,340 @@
+"""Follow-up cadences: after the first email, follow-ups wait for their day, are drafted with the
+thread, decided, sent threaded on the first email, and stop for every reason the lead gives."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.core import mail
+from django.utils import timezone
+
+from pipeline import actions, engine
+from pipeline.agents.defaults import DEFAULT_COMPANY_PROFILE, DEFAULT_CRITERIA
+from pipeline.followups import DEFAULT_CADENCES, stop_reason
+from pipeline.intake.receive import receive_submission
+from pipeline.integrations import email_providers
+from pipeline.models import (
+    CadenceConfig,
+    CompanyProfile,
+    Draft,
+    FollowUp,
+    FollowUpPlan,
+    InboundReply,
+    Lead,
+    OutboundEmail,
+    PipelineRun,
+    ScoringConfig,
+    StepRun,
+    Submission,
+)
+from pipeline.outcomes import record_outcome
+from pipeline.unsubscribe import unsubscribe_lead
+from tests.factories import make_lead, make_reviewer, make_submission
+from tests.intake_helpers import deliver, make_source
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BUYER = (
+    "Hi, we're a 120-person logistics company replacing our spreadsheet-based lead tracking "
+    "this quarter. Could we get a demo next week and pricing for 15 seats? Budget is approved."
+)
+
+
+@pytest.fixture(autouse=True)
+def business_settings(settings):
+    settings.AGENT_STRATEGY = dict.fromkeys(("classify", "enrich", "score", "draft"), "rules")
+    CompanyProfile.objects.create(**DEFAULT_COMPANY_PROFILE)
+    ScoringConfig.objects.create(
+        criteria=DEFAULT_CRITERIA, auto_send_threshold=60, auto_send_labels=["high_intent"]
+    )
+
+
+def drive(run: PipelineRun) -> None:
+    """Run the run's queued steps in this process (a worker would take them from the queue)."""
+    queued = list(run.steps.filter(status=StepRun.Status.QUEUED).values_list("pk", flat=True))
+    engine.continue_inline(lambda dispatch: [dispatch(pk) for pk in queued])
+
+
+def sweep() -> dict:
+    return engine.continue_inline(lambda dispatch: engine.sweep(dispatch=dispatch))
+
+
+def first_email_sent(email="dana@northwind-logistics.example") -> FollowUpPlan:
+    """A high-intent lead's first reply sent automatically, and its follow-up 1 started."""
+    lead = make_lead(email=email, name="Dana Whitfield", company="Northwind Logistics")
+    submission = make_submission(lead, message=BUYER, email=email, name="Dana Whitfield")
+    run = engine.run_inline("lead", lead=lead, submission=submission)
+    assert run.status == PipelineRun.Status.SUCCEEDED, run.error
+    plan = FollowUpPlan.objects.get(lead=lead)
+    drive(plan.follow_ups.get(number=1).run)
+    return plan
+
+
+def follow_up_run(plan: FollowUpPlan, number: int = 1) -> PipelineRun:
+    return FollowUp.objects.get(plan=plan, number=number).run
+
+
+def steps_of(run: PipelineRun) -> dict[str, StepRun]:
+    return {step.name: step for step in run.steps.all()}
+
+
+def at_day(plan: FollowUpPlan, days: float):
+    return time_machine.travel(plan.first_email.sent_at + timedelta(days=days), tick=True)
+
+
+def test_after_the_first_email_follow_up_one_waits_for_day_two():
+    plan = first_email_sent()
+
+    wait = steps_of(follow_up_run(plan))["wait"]
+    assert plan.label == "high_intent"
+    assert plan.steps == DEFAULT_CADENCES["high_intent"]
+    assert wait.status == StepRun.Status.WAITING
+    assert wait.wake_at == plan.first_email.sent_at + timedelta(days=2)
+    assert len(mail.outbox) == 1
+
+
+def test_on_its_day_the_follow_up_is_drafted_for_review_and_sent_threaded_once_approved():
+    plan = first_email_sent()
+    first = plan.first_email
+
+    with at_day(plan, 2.01):
+        assert sweep()["woken"] == 1
+    run = follow_up_run(plan)
+    draft = Draft.objects.get(run=run)
+    assert draft.status == Draft.Status.PENDING and draft.subject == f"Re: {first.subject}"
+    assert "Follow-up 1 of 2" in draft.decision_reason and len(mail.outbox) == 1
+
+    result = engine.continue_inline(
+        lambda dispatch: actions.approve_draft(draft, by=make_reviewer(), version=draft.version)
+    )
+    drive(run)
+
+    assert result.status == "done"
+    email = OutboundEmail.objects.get(run=run)
+    assert (email.kind, email.state) == ("follow_up_1", OutboundEmail.State.SENT)
+    sent = mail.outbox[-1].message()
+    assert sent["In-Reply-To"] == first.message_id
+    assert sent["References"] == first.message_id
+    assert sent["Subject"] == f"Re: {first.subject}"
+    # The next follow-up started, waiting for day 6.
+    drive(follow_up_run(plan, 2))
+    second = steps_of(follow_up_run(plan, 2))
+    assert second["wait"].wake_at == first.sent_at + timedelta(days=6)
+
+
+def test_an_auto_send_step_goes_out_on_its_own_and_the_next_references_the_whole_thread():
+    cadences = {
+        "high_intent": [
+            {"day": 2, "instruction": "", "auto_send": True},
+            {"day": 6, "instruction": "", "auto_send": True},
+        ]
+    }
+    CadenceConfig.objects.create(cadences=cadences)
+    plan = first_email_sent()
+
+    with at_day(plan, 2.01):
+        sweep()
+        drive(follow_up_run(plan, 2))
+    with at_day(plan, 6.01):
+        sweep()
+
+    emails = list(OutboundEmail.objects.filter(lead=plan.lead).order_by("pk"))
+    assert [email.kind for email in emails] == ["first_reply", "follow_up_1", "follow_up_2"]
+    assert all(email.state == OutboundEmail.State.SENT for email in emails)
+    assert (
+        mail.outbox[-1].message()["References"] == f"{emails[0].message_id} {emails[1].message_id}"
+    )
+    assert mail.outbox[-1].message()["In-Reply-To"] == emails[0].message_id
+    assert len(mail.outbox) == 3
+    assert plan.cadence_version == CadenceConfig.objects.get().version
+
+
+def reply(plan):
+    source, secret = make_source("Inbound")
+    payload = {
+        "from": plan.lead.email,
+        "text": "Yes, Tuesday works.",
+        "in_reply_to": plan.first_email.message_id,
+    }
+    assert deliver(_client(), source, secret, payload, door="inbound").status_code == 202
+
+
+def _client():
+    from django.test import Client
+
+    return Client()
+
+
+def submit_again(plan):
+    receive_submission(
+        {"name": "Dana", "email": plan.lead.email, "message": "Also, do you integrate with SAP?"},
+        channel=Submission.Channel.FORM,
+        start_run=False,
+    )
+
+
+def bounce(plan):
+    OutboundEmail.objects.filter(pk=plan.first_email_id).update(provider_message_id="pm-1")
+    email_providers.record_event(message_id="pm-1", event_type="bounced", esp_name="postmark")
+
+
+def staff_stop(plan):
+    client = _client()
+    client.force_login(make_reviewer())
+    response = client.post(f"/leads/{plan.lead_id}/follow-ups/stop/", {"reason": "spoke by phone"})
+    assert response.status_code == 302
+
+
+STOPS = {
+    "replied": (reply, "the lead replied"),
+    "unsubscribed": (lambda plan: unsubscribe_lead(plan.lead_id, via="link"), "unsubscribed"),
+    "submitted again": (submit_again, "the lead submitted again"),
+    "won": (lambda plan: record_outcome(plan.lead, outcome="won"), "marked won"),
+    "lost": (lambda plan: record_outcome(plan.lead, outcome="lost"), "marked lost"),
+    "not interested": (
+        lambda plan: record_outcome(plan.lead, outcome="not_interested"),
+        "marked not interested",
+    ),
+    "bounced": (bounce, "bounced"),
+    "staff": (staff_stop, "stopped by"),
+}
+
+
+@pytest.mark.parametrize("stop", list(STOPS), ids=list(STOPS))
+def test_every_stop_condition_cancels_the_waiting_follow_up_and_nothing_more_is_sent(stop):
+    plan = first_email_sent()
+    action, words = STOPS[stop]
+
+    action(plan)
+    with at_day(plan, 30):
+        counts = sweep()
+
+    plan.refresh_from_db()
+    run = follow_up_run(plan)
+    assert words in plan.stop_reason
+    assert run.status == PipelineRun.Status.CANCELLED
+    wait = steps_of(run)["wait"]
+    assert wait.status == StepRun.Status.SKIPPED and words in wait.skip_reason
+    assert counts["woken"] == 0
+    assert not OutboundEmail.objects.filter(lead=plan.lead, kind__startswith="follow_up").exists()
+    assert len(mail.outbox) == 1
+
+
+def test_a_stop_the_cancel_missed_still_holds_the_follow_up_at_its_own_check():
+    plan = first_email_sent()
+    # A reply stored without its after-commit stop (a crash at the wrong moment).
+    InboundReply.objects.create(lead=plan.lead, from_address=plan.lead.email, text="No thanks")
+
+    with at_day(plan, 2.01):
+        sweep()
+
+    steps = steps_of(follow_up_run(plan))
+    assert steps["draft"].status == StepRun.Status.SKIPPED
+    assert steps["draft"].skip_reason == "follow-ups stopped: the lead replied"
+    assert steps["send"].status == StepRun.Status.SKIPPED
+    assert not Draft.objects.filter(run=follow_up_run(plan)).exists()
+    assert len(mail.outbox) == 1
+
+
+def test_stopping_takes_back_a_follow_up_draft_waiting_in_review():
+    plan = first_email_sent()
+    with at_day(plan, 2.01):
+        sweep()
+    draft = Draft.objects.get(run=follow_up_run(plan))
+
+    record_outcome(plan.lead, outcome="won")
+
+    draft.refresh_from_db()
+    assert draft.status == Draft.Status.REJECTED
+    assert draft.reject_reason == "follow-ups stopped: marked won"
+    assert follow_up_run(plan).status == PipelineRun.Status.CANCELLED
+
+
+def test_a_low_intent_lead_gets_one_follow_up_on_day_ten():
+    lead = make_lead(email="kim@kimco.example", label="low_intent")
+    run = engine.start("test-gated", lead=lead, dispatch=lambda _: None)
+    email, _ = _sent_email(lead, run)
+
+    from pipeline.followups import start_follow_ups
+
+    plan = start_follow_ups(email.pk)
+
+    assert [follow_up.due_at for follow_up in plan.follow_ups.all()] == [
+        email.sent_at + timedelta(days=10)
+    ]
+    assert start_follow_ups(email.pk) == plan  # a re-run of the send step starts nothing more
+    assert FollowUpPlan.objects.filter(lead=lead).count() == 1
+
+
+def _sent_email(lead, run):
+    from pipeline.integrations import outbox
+
+    email, created = outbox.queue_email(
+        lead=lead, kind="first_reply", subject="Hi", body="b", run=run
+    )
+    OutboundEmail.objects.filter(pk=email.pk).update(
+        state=OutboundEmail.State.SENT, sent_at=timezone.now()
+    )
+    email.refresh_from_db()
+    return email, created
+
+
+def test_admins_edit_the_cadences_in_the_browser_as_versions_and_plans_keep_theirs(client):
+    plan = first_email_sent()
+    admin = make_reviewer(group="Admins")
+    client.force_login(admin)
+    page = client.get("/cadences/")
+    assert page.status_code == 200 and 'value="2"' in page.content.decode()
+
+    response = client.post(
+        "/cadences/",
+        {
+            "based_on": "",
+            "high_intent-0-day": "3",
+            "high_intent-0-instruction": "Mention the pilot.",
+            "high_intent-0-auto_send": "on",
+            "low_intent-0-day": "14",
+            "note": "slower",
+        },
+    )
+
+    assert response.status_code == 302
+    row = CadenceConfig.current()
+    assert row.cadences == {
+        "high_intent": [{"day": 3, "instruction": "Mention the pilot.", "auto_send": True}],
+        "low_intent": [{"day": 14, "instruction": "", "auto_send": False}],
+    }
+    assert row.created_by == admin and row.note == "slower"
+    plan.refresh_from_db()
+    assert plan.steps == DEFAULT_CADENCES["high_intent"]
+
+
+def test_days_that_do_not_grow_are_refused_saying_why(client):
+    client.force_login(make_reviewer(group="Admins"))
+
+    response = client.post("/cadences/", {"high_intent-0-day": "6", "high_intent-1-day": "2"})
+
+    assert response.status_code == 422
+    assert "the days must grow" in response.content.decode()
+    assert not CadenceConfig.objects.exists()
+
+
+def test_reviewers_cannot_edit_cadences(client):
+    client.force_login(make_reviewer())
+
+    assert client.get("/cadences/").status_code == 403
+
+
+def test_the_lead_page_shows_the_cadence_what_was_sent_and_what_is_due(client):
+    plan = first_email_sent()
+    client.force_login(make_reviewer())
+
+    page = client.get(f"/leads/{plan.lead_id}/").content.decode()
+
+    assert 'id="cadence-' in page and "day 2" in page and "day 6" in page
+    assert 'id="stop-follow-ups"' in page
+    stop_reason_now = stop_reason(plan)
+    assert stop_reason_now is None
+    Lead.objects.filter(pk=plan.lead_id).update(unsubscribed_at=timezone.now())
+    page = client.get(f"/leads/{plan.lead_id}/").content.decode()
+    assert "Stopped: the lead unsubscribed" in page and 'id="stop-follow-ups"' not in page

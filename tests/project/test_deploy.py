@@ -1,0 +1,87 @@
+"""deploy/ stays runnable: its files name commands, modules and paths that exist."""
+
+import re
+import shlex
+from pathlib import Path
+
+from django.core.management import get_commands
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+
+
+def commands_in(text: str) -> list[list[str]]:
+    """Every `manage.py …` and `gunicorn …` invocation in a Procfile or systemd unit."""
+    found = []
+    for line in text.splitlines():
+        if line.lstrip().startswith("#"):
+            continue
+        for part in re.split(r"&&|=", line):
+            words = shlex.split(part)
+            for index, word in enumerate(words):
+                if word.endswith(("manage.py", "gunicorn")):
+                    found.append(words[index:])
+    return found
+
+
+def check_command(words: list[str]) -> None:
+    if words[0].endswith("manage.py"):
+        assert words[1] in get_commands(), f"no management command {words[1]!r}"
+    else:
+        config = words[words.index("-c") + 1]
+        assert (ROOT / config).is_file(), config
+        assert words[-1] == "leadops.wsgi"
+
+
+def test_the_procfile_runs_existing_commands():
+    processes = dict(
+        line.split(":", 1)
+        for line in (DEPLOY / "Procfile").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert set(processes) == {"release", "web", "worker"}
+    commands = commands_in((DEPLOY / "Procfile").read_text())
+    assert {words[1] for words in commands if words[0] == "manage.py"} == {
+        "migrate",
+        "createcachetable",
+        "collectstatic",
+        "qcluster",
+    }
+    for words in commands:
+        check_command(words)
+
+
+def test_the_systemd_units_run_existing_commands_with_the_shared_environment():
+    for unit in ("leadops-web.service", "leadops-worker.service"):
+        text = (DEPLOY / unit).read_text()
+        assert "EnvironmentFile=/etc/leadops/leadops.env" in text
+        commands = commands_in(text)
+        assert commands, unit
+        for words in commands:
+            check_command(words)
+
+
+def test_the_environment_example_sets_what_production_requires():
+    names = {
+        line.split("=", 1)[0]
+        for line in (DEPLOY / "leadops.env.example").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    }
+    assert {"SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "EMAIL_HOST", "REDIS_URL"} <= names
+    readme = (ROOT / "README.md").read_text()
+    assert [name for name in sorted(names) if name not in readme] == []
+
+
+def test_the_worker_unit_stops_the_way_the_readme_says_and_the_tests_do():
+    unit = (DEPLOY / "leadops-worker.service").read_text()
+    settings = dict(
+        line.split("=", 1) for line in unit.splitlines() if "=" in line and line[0] != "#"
+    )
+    assert settings["KillSignal"] == "SIGTERM"
+    assert settings["KillMode"] == "mixed"  # TERM to the main process, KILL to all at the end
+    grace = int(settings["TimeoutStopSec"])
+    assert 0 < grace <= 30
+    readme = (ROOT / "README.md").read_text()
+    stopping = " ".join(readme.split("### Stopping workers", 1)[1].split("\n#", 1)[0].split())
+    assert f"`KillMode=mixed`, `TimeoutStopSec={grace}`" in stopping
+    assert f"({grace} s with `deploy/leadops-worker.service`)" in stopping
