@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 
 import requests
 from django.conf import settings
@@ -182,24 +183,13 @@ class SalesforceCRM:
 
     # --- The Lead ------------------------------------------------------------------------------
 
-    def upsert(self, contact: ContactData, *, known_id: str = "") -> UpsertResult:
-        fields = lead_fields(
-            contact, self.external_id_field, field_overrides(settings.SALESFORCE_FIELD_MAPPING)
-        )
-        key = f"{self.external_id_field}/{contact.lead_id}"
+    def _call[T](self, action: Callable[[Salesforce], T]) -> T:
+        """Run `action` with a client; a 401 renews a cached token once, errors become CRMError."""
         renewed = False
         while True:
             client = self._client(self._token())
             try:
-                response = client.Lead.upsert(key, fields, raw_response=True)
-                record_id = self._record_id(client, response, contact.lead_id) or known_id
-                return UpsertResult(
-                    external_id=record_id,
-                    url=f"{self.instance_url}/lightning/r/Lead/{record_id}/view"
-                    if record_id
-                    else "",
-                    created=response.status_code == 201,
-                )
+                return action(client)
             except SalesforceError as error:
                 if error.status == 401 and not self.access_token and not renewed:
                     renewed = True
@@ -213,29 +203,35 @@ class SalesforceCRM:
             finally:
                 client.session.close()
 
+    def upsert(self, contact: ContactData, *, known_id: str = "") -> UpsertResult:
+        fields = lead_fields(
+            contact, self.external_id_field, field_overrides(settings.SALESFORCE_FIELD_MAPPING)
+        )
+        key = f"{self.external_id_field}/{contact.lead_id}"
+
+        def upsert(client: Salesforce) -> UpsertResult:
+            response = client.Lead.upsert(key, fields, raw_response=True)
+            record_id = self._record_id(client, response, contact.lead_id) or known_id
+            return UpsertResult(
+                external_id=record_id,
+                url=f"{self.instance_url}/lightning/r/Lead/{record_id}/view" if record_id else "",
+                created=response.status_code == 201,
+            )
+
+        return self._call(upsert)
+
     def delete(self, contact: ContactData, *, known_id: str = "") -> bool:
         """DELETE the Lead by our external id (to the org's recycle bin, like a user's delete)."""
         key = f"{self.external_id_field}/{contact.lead_id}"
-        renewed = False
-        while True:
-            client = self._client(self._token())
+
+        def delete(client: Salesforce) -> bool:
             try:
                 client.Lead.delete(key)
-                return True
             except SalesforceResourceNotFound:
                 return False
-            except SalesforceError as error:
-                if error.status == 401 and not self.access_token and not renewed:
-                    renewed = True
-                    self._token(renew=True)
-                    continue
-                raise self._crm_error(error) from None
-            except requests.RequestException as error:
-                raise CRMError(
-                    f"Salesforce did not answer: {type(error).__name__}", retryable=True
-                ) from None
-            finally:
-                client.session.close()
+            return True
+
+        return self._call(delete)
 
     def _record_id(self, client: Salesforce, response, lead_id: int) -> str:
         """The Lead's Salesforce id: in the answer when created, looked up otherwise."""
