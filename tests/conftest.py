@@ -59,3 +59,12 @@ def fake_anthropic(fake_anthropic_server, settings):
     reset_budget_cache()
     yield fake_anthropic_server
     fake_anthropic_server.reset()
+
+
+@pytest.fixture
+def rules_business(settings):
+    """Every agent on its rules strategy, with the demo company profile and criteria."""
+    from tests.factories import make_business_settings
+
+    settings.AGENT_STRATEGY = dict.fromkeys(("classify", "enrich", "score", "draft"), "rules")
+    make_business_settings()

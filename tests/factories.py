@@ -265,3 +265,21 @@ def make_waiting_draft(
         rows.append(StepRun(**fields))
     StepRun.objects.bulk_create(rows)
     return draft
+
+
+# A message every strategy reads as a strong buyer (high intent, auto-sent with business_settings).
+BUYER = (
+    "Hi, we're a 120-person logistics company replacing our spreadsheet-based lead tracking "
+    "this quarter. Could we get a demo next week and pricing for 15 seats? Budget is approved."
+)
+
+
+def make_business_settings() -> None:
+    """The demo company profile and criteria; high intent scoring 60 or more is auto-sent."""
+    from pipeline.agents.defaults import DEFAULT_COMPANY_PROFILE, DEFAULT_CRITERIA
+    from pipeline.models import CompanyProfile, ScoringConfig
+
+    CompanyProfile.objects.create(**DEFAULT_COMPANY_PROFILE)
+    ScoringConfig.objects.create(
+        criteria=DEFAULT_CRITERIA, auto_send_threshold=60, auto_send_labels=["high_intent"]
+    )

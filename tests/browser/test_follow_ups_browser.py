@@ -5,34 +5,17 @@ import pytest
 from playwright.sync_api import expect
 
 from pipeline import engine
-from pipeline.agents.defaults import DEFAULT_COMPANY_PROFILE, DEFAULT_CRITERIA
 from pipeline.models import (
-    CompanyProfile,
     FollowUpPlan,
     OutboundEmail,
     PipelineRun,
-    ScoringConfig,
     StepRun,
 )
 from pipeline.replies.parse import ParsedEmail
 from pipeline.replies.receive import receive_reply
-from tests.factories import make_lead, make_reviewer, make_submission
+from tests.factories import BUYER, make_lead, make_reviewer, make_submission
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-BUYER = (
-    "Hi, we're a 120-person logistics company replacing our spreadsheet-based lead tracking "
-    "this quarter. Could we get a demo next week and pricing for 15 seats? Budget is approved."
-)
-
-
-@pytest.fixture(autouse=True)
-def business_settings(settings):
-    settings.AGENT_STRATEGY = dict.fromkeys(("classify", "enrich", "score", "draft"), "rules")
-    CompanyProfile.objects.create(**DEFAULT_COMPANY_PROFILE)
-    ScoringConfig.objects.create(
-        criteria=DEFAULT_CRITERIA, auto_send_threshold=60, auto_send_labels=["high_intent"]
-    )
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("rules_business")]
 
 
 def answered_lead() -> FollowUpPlan:

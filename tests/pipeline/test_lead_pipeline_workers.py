@@ -7,18 +7,15 @@ from collections import Counter
 import pytest
 
 from pipeline import engine
-from pipeline.agents.defaults import DEFAULT_COMPANY_PROFILE, DEFAULT_CRITERIA
 from pipeline.models import (
-    CompanyProfile,
     Draft,
     OutboundEmail,
     PipelineRun,
     ReviewAction,
-    ScoringConfig,
 )
 from tests.engine import test_workers
 from tests.engine.test_workers import IS_POSTGRES, finished, wait_until
-from tests.factories import make_lead, make_submission
+from tests.factories import BUYER, make_business_settings, make_lead, make_submission
 from tests.fakes.smtp import FakeSMTP
 
 # The real-cluster fixtures (a cluster per test on a fresh queue, on each broker).
@@ -27,10 +24,6 @@ clusters = test_workers.clusters
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-BUYER = (
-    "Hi, we're a 120-person logistics company replacing our spreadsheet-based lead tracking "
-    "this quarter. Could we get a demo next week and pricing for 15 seats? Budget is approved."
-)
 RULES = {f"AGENT_STRATEGY_{agent}": "rules" for agent in ("CLASSIFY", "ENRICH", "SCORE", "DRAFT")}
 
 
@@ -42,10 +35,7 @@ def smtp():
 
 @pytest.fixture
 def business_settings():
-    CompanyProfile.objects.create(**DEFAULT_COMPANY_PROFILE)
-    ScoringConfig.objects.create(
-        criteria=DEFAULT_CRITERIA, auto_send_threshold=60, auto_send_labels=["high_intent"]
-    )
+    make_business_settings()
 
 
 def mail_env(smtp: FakeSMTP) -> dict[str, str]:

@@ -5,26 +5,16 @@ from django.urls import reverse
 
 from pipeline import engine
 from pipeline.actions import approve_draft
-from pipeline.agents.defaults import DEFAULT_COMPANY_PROFILE, DEFAULT_CRITERIA
-from pipeline.models import CompanyProfile, Draft, OutboundEmail, PipelineRun, ScoringConfig
+from pipeline.models import Draft, OutboundEmail, PipelineRun
 from tests.factories import make_lead, make_reviewer, make_submission
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("rules_business")]
 
 # Reads as a buyer, but it pushes two links to someone else's site from a free-mail address.
 MESSAGE = (
     "Hello, we want a demo next week for 15 seats. Before that please look at "
     "https://cheap-growth-hacks.example/offer and https://cheap-growth-hacks.example/deal"
 )
-
-
-@pytest.fixture(autouse=True)
-def business_settings(settings):
-    settings.AGENT_STRATEGY = dict.fromkeys(("classify", "enrich", "score", "draft"), "rules")
-    CompanyProfile.objects.create(**DEFAULT_COMPANY_PROFILE)
-    ScoringConfig.objects.create(
-        criteria=DEFAULT_CRITERIA, auto_send_threshold=60, auto_send_labels=["high_intent"]
-    )
 
 
 @pytest.fixture
