@@ -19,6 +19,7 @@ from pipeline.models import (
     CadenceConfig,
     CompanyProfile,
     Contact,
+    CountryOwnerRule,
     Draft,
     DraftRevision,
     EnrichmentCache,
@@ -36,6 +37,7 @@ from pipeline.models import (
     RescoreJob,
     ReviewAction,
     ScoringConfig,
+    SizeOwnerRule,
     StepRun,
     Submission,
     WebhookSource,
@@ -578,9 +580,24 @@ class OwnerRotationAdmin(ReadOnlyAdmin):
 
 @admin.register(OwnerRule)
 class OwnerRuleAdmin(admin.ModelAdmin):
-    """Leads from a webhook source go to one owner; the others are shared round-robin."""
+    """Leads from a webhook source go to one owner: the first rule (then country, size, turn)."""
 
     list_display = ("source", "owner")
+
+
+@admin.register(CountryOwnerRule)
+class CountryOwnerRuleAdmin(admin.ModelAdmin):
+    """Leads from a country go to one owner, unless a source rule fits first."""
+
+    list_display = ("country", "owner")
+    search_fields = ("country", "owner__username")
+
+
+@admin.register(SizeOwnerRule)
+class SizeOwnerRuleAdmin(admin.ModelAdmin):
+    """Leads from companies of a size go to one owner, after source and country rules."""
+
+    list_display = ("__str__", "min_employees", "max_employees", "owner")
 
 
 @admin.register(Notification)

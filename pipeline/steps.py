@@ -153,11 +153,15 @@ def classify(context: StepContext):
 
 def enrich(context: StepContext):
     from pipeline.enrichment import enrich_with_cache
+    from pipeline.owners import recheck_owner_quietly
 
     # The per-domain cache: ten leads from one company fetch its site once.
-    return StepResult.from_agent(
-        enrich_with_cache(lead_input(context), strategy=strategy_for("enrich"))
+    result = enrich_with_cache(lead_input(context), strategy=strategy_for("enrich"))
+    # The company's country and size may only be known now: a round-robin owner yields to a rule.
+    recheck_owner_quietly(
+        context.run.lead.pk, submission=context.run.submission, profile=result.output
     )
+    return StepResult.from_agent(result)
 
 
 def score_form(context: StepContext):

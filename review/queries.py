@@ -75,6 +75,8 @@ QUEUE_ROW_FIELDS = (
     "lead__company",
     "lead__replied_at",
     "lead__owner__username",
+    "lead__owner_basis",
+    "lead__owner_basis_detail",
     "claimed_by__username",
     "assigned_to__username",
     "run__submission__channel",

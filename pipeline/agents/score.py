@@ -257,15 +257,17 @@ def _check_label_in(facts: Facts, params: dict[str, Any]) -> tuple[float, str]:
 
 def _check_employees_between(facts: Facts, params: dict[str, Any]) -> tuple[float, str]:
     minimum, maximum = params.get("min"), params.get("max")
-    if facts.profile is None or _employee_floor(facts.profile.employee_range) is None:
+    if facts.profile is None or employee_floor(facts.profile.employee_range) is None:
         return 0.0, "Company size unknown."
-    floor = _employee_floor(facts.profile.employee_range)
+    floor = employee_floor(facts.profile.employee_range)
     if (minimum is None or floor >= int(minimum)) and (maximum is None or floor <= int(maximum)):
         return 1.0, f"{facts.profile.employee_range} employees."
     return 0.0, f"{facts.profile.employee_range} employees, outside the range."
 
 
-def _employee_floor(employee_range: str) -> int | None:
+def employee_floor(employee_range: str) -> int | None:
+    """The smallest head count a company size allows ("51-200" -> 51, "10001+" -> 10001,
+    "1,000" -> 1000); None when it names no number."""
     numbers = [int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*", employee_range or "")]
     return numbers[0] if numbers else None
 
@@ -274,7 +276,7 @@ def _check_employees(facts: Facts, params: dict[str, Any]) -> tuple[float, str]:
     minimum = int(params.get("min", 11))
     if facts.profile is None or not facts.profile.employee_range:
         return 0.0, "Company size unknown."
-    floor = _employee_floor(facts.profile.employee_range)
+    floor = employee_floor(facts.profile.employee_range)
     if floor is None:
         return 0.0, "Company size unknown."
     if floor >= minimum:

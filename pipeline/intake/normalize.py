@@ -221,6 +221,26 @@ def normalize_phone(phone: str, *, region: str | None = None) -> str | None:
     return _phone_digits(text)
 
 
+def phone_country(phone: str) -> str:
+    """The ISO alpha-2 country of a number written internationally ("+44 20 ..." or
+    "0049 30 ...") by its calling code; "" for a national number or an unknown code. A shared
+    code (+1, +7) is told apart by the number when phonenumbers knows it, else its main country.
+    """
+    text = (phone or "").strip()
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    if not text.startswith("+"):
+        return ""
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        return ""
+    region = phonenumbers.region_code_for_number(number) or ""
+    if not region or region == phonenumbers.UNKNOWN_REGION:
+        region = phonenumbers.region_code_for_country_code(number.country_code)
+    return "" if region in (phonenumbers.UNKNOWN_REGION, "001") else region
+
+
 def _phone_digits(text: str) -> str | None:
     if any(character.isalpha() for character in text):
         return None

@@ -154,7 +154,7 @@ def receive_submission(
     if lead is not None:
         # A new submission from a person we are following up: the new conversation wins.
         stop_quietly(lead.pk, "the lead submitted again")
-        assign_owner_quietly(lead, source=source)
+        assign_owner_quietly(lead, submission=submission)
     return _answer(submission, payload, start_run, run_options, is_replay=False)
 
 

@@ -15,7 +15,13 @@ from pipeline.models.drafts import Draft, DraftRevision, OutboundEmail, ReviewAc
 from pipeline.models.enrichment import EnrichmentCache
 from pipeline.models.followups import CadenceConfig, FollowUp, FollowUpPlan
 from pipeline.models.leads import Lead, Submission, WebhookSource
-from pipeline.models.notifications import Notification, OwnerRotation, OwnerRule
+from pipeline.models.notifications import (
+    CountryOwnerRule,
+    Notification,
+    OwnerRotation,
+    OwnerRule,
+    SizeOwnerRule,
+)
 from pipeline.models.replies import InboundReply
 from pipeline.models.runs import PipelineRun, StepRun, WorkerHeartbeat
 
@@ -26,6 +32,7 @@ __all__ = [
     "ApiToken",
     "CompanyProfile",
     "Contact",
+    "CountryOwnerRule",
     "Draft",
     "DraftRevision",
     "EnrichmentCache",
@@ -43,6 +50,7 @@ __all__ = [
     "RescoreJob",
     "ReviewAction",
     "ScoringConfig",
+    "SizeOwnerRule",
     "StepRun",
     "Submission",
     "VersionConflict",

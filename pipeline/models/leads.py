@@ -25,6 +25,13 @@ class WebhookSource(models.Model):
 class Lead(models.Model):
     """A person: one per normalised email (or phone when there is no email)."""
 
+    class OwnerBasis(models.TextChoices):
+        SOURCE = "source", "source rule"
+        COUNTRY = "country", "country rule"
+        SIZE = "size", "size rule"
+        ROUND_ROBIN = "round-robin", "round-robin"
+        STAFF = "staff", "staff"
+
     email = models.CharField(max_length=320, blank=True, default="")
     email_normalized = models.CharField(max_length=320, blank=True, default="")
     phone = models.CharField(max_length=64, blank=True, default="")
@@ -46,6 +53,12 @@ class Lead(models.Model):
         on_delete=models.SET_NULL,
         related_name="owned_leads",
     )
+    # Why the lead has its owner (OwnerBasis), and the rule's particulars: the source's name,
+    # the country code, the size range, or who reassigned it.
+    owner_basis = models.CharField(
+        max_length=20, blank=True, default="", choices=OwnerBasis.choices
+    )
+    owner_basis_detail = models.CharField(max_length=100, blank=True, default="")
     # When they first answered one of our emails (the funnel's "replied" stage).
     replied_at = models.DateTimeField(null=True, blank=True, db_index=True)
     crm_external_id = models.CharField(max_length=200, blank=True, default="")
@@ -70,6 +83,22 @@ class Lead(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.email or self.phone or f"Lead {self.pk}"
+
+    @property
+    def owner_basis_text(self) -> str:
+        """Why the lead has its owner, for a tooltip: "Assigned by country rule (DE)"."""
+        return owner_basis_text(self.owner_basis, self.owner_basis_detail)
+
+
+def owner_basis_text(basis: str, detail: str = "") -> str:
+    """ "Assigned by country rule (DE)", "Reassigned by staff (kim)"; "" for no basis."""
+    if basis not in Lead.OwnerBasis.values:
+        return ""
+    if basis == Lead.OwnerBasis.STAFF:
+        text = "Reassigned by staff"
+    else:
+        text = f"Assigned by {Lead.OwnerBasis(basis).label}"
+    return f"{text} ({detail})" if detail else text
 
 
 class Submission(models.Model):

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -50,7 +51,7 @@ class Notification(models.Model):
 
 
 class OwnerRule(models.Model):
-    """Leads from this webhook source go to this owner; other leads are shared round-robin."""
+    """Leads from this webhook source go to this owner (before country and size rules)."""
 
     source = models.OneToOneField(
         WebhookSource, on_delete=models.CASCADE, related_name="owner_rule"
@@ -59,6 +60,74 @@ class OwnerRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} -> {self.owner}"
+
+
+class CountryOwnerRule(models.Model):
+    """Leads from this country go to this owner (after a source rule; before size rules)."""
+
+    country = models.CharField(
+        max_length=2, unique=True, help_text="ISO 3166-1 alpha-2 code: DE, GB, US."
+    )
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        ordering = ["country"]
+
+    def __str__(self) -> str:
+        return f"{self.country} -> {self.owner}"
+
+    def clean(self) -> None:
+        from pipeline.integrations.enrich.vocab import country_code
+
+        code = country_code(self.country)
+        if not code:
+            raise ValidationError(
+                {"country": f"{self.country!r} is not an ISO 3166-1 alpha-2 country code."}
+            )
+        self.country = code
+
+
+class SizeOwnerRule(models.Model):
+    """Leads from companies of this size go to this owner (after source and country rules).
+
+    A company's size is the smallest head count it states ("51-200" counts as 51); the range is
+    inclusive, and open-ended when max_employees is empty. Ranges never overlap.
+    """
+
+    min_employees = models.PositiveIntegerField()
+    max_employees = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Empty: no upper limit."
+    )
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        ordering = ["min_employees"]
+
+    def __str__(self) -> str:
+        return f"{self.range_text} employees -> {self.owner}"
+
+    @property
+    def range_text(self) -> str:
+        if self.max_employees is None:
+            return f"{self.min_employees}+"
+        return f"{self.min_employees}-{self.max_employees}"
+
+    def clean(self) -> None:
+        if self.min_employees is None:
+            return  # the field's own error says it is required
+        if self.max_employees is not None and self.min_employees > self.max_employees:
+            raise ValidationError({"max_employees": "The upper limit is below the lower one."})
+        others = SizeOwnerRule.objects.exclude(pk=self.pk)
+        if self.max_employees is not None:
+            others = others.filter(min_employees__lte=self.max_employees)
+        overlapping = others.filter(
+            Q(max_employees__isnull=True) | Q(max_employees__gte=self.min_employees)
+        ).first()
+        if overlapping is not None:
+            raise ValidationError(
+                f"{self.range_text} employees overlaps the rule for "
+                f"{overlapping.range_text} employees ({overlapping.owner})."
+            )
 
 
 class OwnerRotation(models.Model):
