@@ -2,6 +2,10 @@
 
 States: queued -> sending -> sent | failed | unknown (and queued -> cancelled).
 
+- An email the lead unsubscribed from, whose run was cancelled or whose draft was rejected is
+  never claimed: the claim's UPDATE checks all three, so a cancel committed before it wins,
+  and the email becomes cancelled instead.
+
 - queued -> sending is a conditional UPDATE that exactly one caller wins, committed before
   the SMTP conversation starts.
 - After the server accepted the message: sending -> sent.
@@ -35,7 +39,7 @@ from django.core import mail
 from django.core.mail import EmailMessage, make_msgid
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db import connection as db_connection
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from pipeline.integrations import email_providers
@@ -297,8 +301,9 @@ def deliver(email_id: int) -> str:
         return State.UNKNOWN
     if email.state != State.QUEUED:
         return email.state
-    if email.lead.unsubscribed_at is not None:
-        return _cancel_unsubscribed(email)
+    reason = why_not_send(email.pk)
+    if reason:
+        return _cancel_queued(email, reason)
 
     try:
         message = build_message(email)
@@ -314,14 +319,14 @@ def deliver(email_id: int) -> str:
         return _stay_queued(email, f"mail server unreachable: {_describe(error)}")
 
     started = timezone.now()
-    claimed = OutboundEmail.objects.filter(
-        pk=email.pk, state=State.QUEUED, lead__unsubscribed_at__isnull=True
-    ).update(state=State.SENDING, attempts=F("attempts") + 1, sending_started_at=started, error="")
+    claimed = OutboundEmail.objects.filter(MAY_SEND, pk=email.pk, state=State.QUEUED).update(
+        state=State.SENDING, attempts=F("attempts") + 1, sending_started_at=started, error=""
+    )
     if not claimed:
         _close(connection, email.pk)
         email.refresh_from_db()
-        if email.state == State.QUEUED:  # the lead unsubscribed in between
-            return _cancel_unsubscribed(email)
+        if email.state == State.QUEUED:  # unsubscribed, cancelled or rejected in between
+            return _cancel_queued(email, why_not_send(email.pk) or "no longer to be sent")
         return email.state
 
     email_providers.tag(message, email.pk)
@@ -425,12 +430,39 @@ def _fail_before_sending(email: OutboundEmail, error: str) -> str:
     return State.FAILED
 
 
-def _cancel_unsubscribed(email: OutboundEmail) -> str:
-    OutboundEmail.objects.filter(pk=email.pk, state=State.QUEUED).update(
-        state=State.CANCELLED, error="the lead unsubscribed"
+# Who may still be sent: the lead did not unsubscribe, the run was not cancelled, the draft
+# not rejected. The claim's condition; why_not_send() says which one failed.
+MAY_SEND = (
+    Q(lead__unsubscribed_at__isnull=True)
+    & ~Q(run__status=PipelineRun.Status.CANCELLED)
+    & ~Q(draft__status=Draft.Status.REJECTED)
+)
+
+
+def why_not_send(email_id: int) -> str:
+    """Why the email must not go out now (MAY_SEND does not hold), or ""."""
+    row = (
+        OutboundEmail.objects.filter(pk=email_id)
+        .values("lead__unsubscribed_at", "run__status", "draft__status")
+        .first()
     )
-    logger.info("outbox.cancelled email=%s lead=%s reason=unsubscribed", email.pk, email.lead_id)
-    return State.CANCELLED
+    if row is None:
+        return "the email is gone"
+    if row["lead__unsubscribed_at"] is not None:
+        return "the lead unsubscribed"
+    if row["run__status"] == PipelineRun.Status.CANCELLED:
+        return "its run was cancelled"
+    if row["draft__status"] == Draft.Status.REJECTED:
+        return "its draft was rejected"
+    return ""
+
+
+def _cancel_queued(email: OutboundEmail, reason: str) -> str:
+    OutboundEmail.objects.filter(pk=email.pk, state=State.QUEUED).update(
+        state=State.CANCELLED, error=reason[:2000]
+    )
+    logger.info("outbox.cancelled email=%s lead=%s reason=%s", email.pk, email.lead_id, reason)
+    return OutboundEmail.objects.values_list("state", flat=True).get(pk=email.pk)
 
 
 def _refusal_code(error: Exception) -> int | None:
