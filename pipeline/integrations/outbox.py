@@ -227,10 +227,12 @@ def send_approved_reply(
     kind: str = FIRST_REPLY,
     in_reply_to: str = "",
     references: str = "",
+    refusal: Callable[[], str] | None = None,
 ) -> dict:
     """The send step: queue the approved reply of `kind` (once per run) and deliver it (once).
 
-    A follow-up names the emails it answers (`in_reply_to`, `references`) for threading.
+    A follow-up names the emails it answers (`in_reply_to`, `references`) for threading, and
+    its last check (`refusal`, see deliver).
 
     Returns {"email_id", "state", "message_id"} when the email is sent or cancelled (the lead
     unsubscribed). Raises OutboxError otherwise: retryable when the server refused for now,
@@ -261,7 +263,7 @@ def send_approved_reply(
         OutboundEmail.objects.filter(pk=email.pk, state=State.QUEUED).update(
             subject=one_line(subject)[:300], body=body, draft=draft, step_run=step_run
         )
-    state = deliver(email.pk)
+    state = deliver(email.pk, refusal=refusal)
     email.refresh_from_db()
     result = {"email_id": email.pk, "state": state, "message_id": email.message_id}
     if state in (State.SENT, State.CANCELLED):
@@ -293,8 +295,13 @@ def send_approved_reply(
 # --- Delivery: the state machine ----------------------------------------------------------------
 
 
-def deliver(email_id: int) -> str:
-    """Send one outbox email at most once; returns its state afterwards (the worker task)."""
+def deliver(email_id: int, *, refusal: Callable[[], str] | None = None) -> str:
+    """Send one outbox email at most once; returns its state afterwards (the worker task).
+
+    `refusal`, if given, is the caller's last word: called in the transaction that claims the
+    email (so row locks it takes are held until the claim commits), a non-empty answer says why
+    the email must not go out, and it is cancelled with that reason instead.
+    """
     email = OutboundEmail.objects.select_related("lead").get(pk=email_id)
     if email.state == State.SENDING:
         _mark_unknown(email, "found in sending: an earlier send was interrupted")
@@ -319,9 +326,16 @@ def deliver(email_id: int) -> str:
         return _stay_queued(email, f"mail server unreachable: {_describe(error)}")
 
     started = timezone.now()
-    claimed = OutboundEmail.objects.filter(MAY_SEND, pk=email.pk, state=State.QUEUED).update(
-        state=State.SENDING, attempts=F("attempts") + 1, sending_started_at=started, error=""
-    )
+    with transaction.atomic():
+        refused = refusal() if refusal is not None else ""
+        claimed = not refused and OutboundEmail.objects.filter(
+            MAY_SEND, pk=email.pk, state=State.QUEUED
+        ).update(
+            state=State.SENDING, attempts=F("attempts") + 1, sending_started_at=started, error=""
+        )
+    if refused:
+        _close(connection, email.pk)
+        return _cancel_queued(email, refused)
     if not claimed:
         _close(connection, email.pk)
         email.refresh_from_db()
