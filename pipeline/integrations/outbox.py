@@ -323,7 +323,7 @@ def deliver(email_id: int, *, refusal: Callable[[], str] | None = None) -> str:
         connection.open()
     except (OSError, smtplib.SMTPException) as error:
         # Nothing was claimed and nothing sent: the email simply stays queued.
-        return _stay_queued(email, f"mail server unreachable: {_describe(error)}")
+        return _stay_queued(email, f"mail server unreachable: {describe_error(error)}")
 
     started = timezone.now()
     with transaction.atomic():
@@ -479,7 +479,7 @@ def _cancel_queued(email: OutboundEmail, reason: str) -> str:
     return OutboundEmail.objects.values_list("state", flat=True).get(pk=email.pk)
 
 
-def _refusal_code(error: Exception) -> int | None:
+def refusal_code(error: Exception) -> int | None:
     """The SMTP reply code of a refusal that proves the message was not accepted."""
     if email_providers.is_provider_error(error):
         return email_providers.refusal_code(error)
@@ -492,8 +492,8 @@ def _refusal_code(error: Exception) -> int | None:
 
 
 def _after_send_error(email: OutboundEmail, started, error: Exception) -> str:
-    code = _refusal_code(error)
-    description = _describe(error)
+    code = refusal_code(error)
+    description = describe_error(error)
     if code is not None and 400 <= code < 500:
         attempts = OutboundEmail.objects.values_list("attempts", flat=True).get(pk=email.pk)
         if attempts < MAX_ATTEMPTS:
@@ -515,7 +515,7 @@ def _after_send_error(email: OutboundEmail, started, error: Exception) -> str:
     )
 
 
-def _describe(error: BaseException) -> str:
+def describe_error(error: BaseException) -> str:
     if email_providers.is_provider_error(error):
         return email_providers.describe(error)
     if isinstance(error, smtplib.SMTPRecipientsRefused):
