@@ -8,7 +8,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from pipeline.engine import StepContext, StepResult, Wait
-from pipeline.followups import kind_of, start_next, stop_reason
+from pipeline.followups import kind_of, lock_plan, send_refusal, start_next, stop_reason
 from pipeline.llm.budget import strategy_for
 from pipeline.models import Draft, DraftRevision, FollowUpPlan, OutboundEmail, ScoringConfig
 from pipeline.step_names import DRAFT, GATE
@@ -84,6 +84,13 @@ def draft(context: StepContext):
     reply = result.output
     reason = f"Follow-up {number} of {len(plan.steps)} (day {step['day']})"
     with transaction.atomic():
+        # Under the plan's lock: a stop that came while the agent wrote wins (no draft), and a
+        # stop coming now waits, then takes this draft back with the others.
+        stopped = stop_reason(lock_plan(plan.pk))
+        if stopped:
+            return StepResult.from_agent(
+                result, {"draft_id": None, "stopped": f"follow-ups stopped: {stopped}"}
+            )
         Draft.objects.filter(run=context.run, status=Draft.Status.PENDING).update(
             status=Draft.Status.SUPERSEDED
         )
@@ -156,7 +163,9 @@ def gate(context: StepContext):
 
 
 def send(context: StepContext):
-    """Send the approved follow-up threaded on our first email, then start the next one."""
+    """Send the approved follow-up threaded on our first email, then start the next one.
+
+    A plan stopped since the step began cancels the email instead (see send_refusal)."""
     from pipeline.integrations.outbox import send_approved_reply
 
     plan = plan_of(context)
@@ -173,6 +182,8 @@ def send(context: StepContext):
         kind=kind_of(number),
         in_reply_to=plan.first_email.message_id,
         references=" ".join(email.message_id for email in thread if email.message_id),
+        # The last check, right before the outbox claims the email (a reply a moment ago).
+        refusal=lambda: send_refusal(plan.pk),
     )
     if result["state"] == OutboundEmail.State.SENT:
         start_next(plan.pk, number)

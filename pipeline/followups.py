@@ -6,9 +6,17 @@ Order of events: the lead pipeline's send step starts the plan once the first em
 (one plan per first email); the plan starts follow-up 1; each follow-up's send step starts the
 next. A plan stops when the lead replies, unsubscribes, submits again, is marked won / lost /
 not interested, when one of our emails bounces, or when staff stop it: stop_follow_ups() records
-why, cancels the waiting runs (a cancelled timer never fires) and takes back pending follow-up
-drafts; and every follow-up step checks stop_reason() again before it acts, so a stop that
-raced a running step still sends nothing.
+why, cancels the plan's runs in the same transaction (a cancelled timer never fires; a step
+running right then finishes into the cancelled run and starts nothing) and takes back pending
+follow-up drafts and queued follow-up emails.
+
+Races with a stop are settled on the plan's row lock: stop_follow_ups() holds it, and so do the
+draft step when it stores its draft, start_next() when it starts the next follow-up, and the
+send's last check (send_refusal(), run by the outbox right before it claims the email). Whoever
+comes second sees the other's commit: a stop never misses a draft or run made at the same
+moment, and a follow-up whose plan stopped a moment before it was sent is not sent. Every
+follow-up step also checks stop_reason() before it acts, which covers a stop whose own call was
+lost (a reply stored, then a crash before its stop ran).
 """
 
 from __future__ import annotations
@@ -132,16 +140,35 @@ def _start_follow_up(plan: FollowUpPlan, number: int) -> FollowUp | None:
     return FollowUp.objects.create(plan=plan, number=number, run=run, due_at=when)
 
 
+def lock_plan(plan_id: int) -> FollowUpPlan:
+    """The plan, its row locked until the caller's transaction ends (stop_follow_ups waits)."""
+    return (
+        FollowUpPlan.objects.select_for_update(of=("self",))
+        .select_related("first_email", "lead")
+        .get(pk=plan_id)
+    )
+
+
 def start_next(plan_id: int, number: int) -> None:
-    """After follow-up `number` was sent: start the next one, once."""
-    plan = FollowUpPlan.objects.select_related("first_email", "lead").get(pk=plan_id)
-    if stop_reason(plan) or FollowUp.objects.filter(plan=plan, number=number + 1).exists():
-        return
+    """After follow-up `number` was sent: start the next one, once, unless the plan stopped."""
     try:
         with transaction.atomic():
+            plan = lock_plan(plan_id)
+            if stop_reason(plan) or FollowUp.objects.filter(plan=plan, number=number + 1).exists():
+                return
             _start_follow_up(plan, number + 1)
     except IntegrityError:
         return
+
+
+def send_refusal(plan_id: int) -> str:
+    """Why a follow-up of the plan must not be sent now, or "": the send's last check.
+
+    Called by the outbox inside the transaction that claims the email, so the plan's lock is
+    held until the claim commits: a stop in progress is waited for and wins.
+    """
+    reason = stop_reason(lock_plan(plan_id))
+    return f"follow-ups stopped: {reason}" if reason else ""
 
 
 # --- Stopping -----------------------------------------------------------------------------------
@@ -169,13 +196,16 @@ def stop_reason(plan: FollowUpPlan) -> str | None:
 
 
 def stop_follow_ups(lead: Lead | int, reason: str, *, by=None) -> int:
-    """Stop the lead's running plans: record why, cancel their waiting runs, take back pending
-    follow-up drafts and queued follow-up emails. Returns how many plans it stopped."""
+    """Stop the lead's running plans: record why, cancel their runs, take back pending follow-up
+    drafts and queued follow-up emails, all in one transaction under the plans' row locks.
+    Returns how many plans it stopped."""
     lead_id = lead if isinstance(lead, int) else lead.pk
     now = timezone.now()
     with transaction.atomic():
         plans = list(
-            FollowUpPlan.objects.select_for_update().filter(lead_id=lead_id, stopped_at=None)
+            FollowUpPlan.objects.select_for_update()
+            .filter(lead_id=lead_id, stopped_at=None)
+            .order_by("pk")
         )
         if not plans:
             return 0
@@ -191,12 +221,12 @@ def stop_follow_ups(lead: Lead | int, reason: str, *, by=None) -> int:
         OutboundEmail.objects.filter(
             run__in=runs, kind__startswith="follow_up_", state=OutboundEmail.State.QUEUED
         ).update(state=OutboundEmail.State.CANCELLED, error=f"follow-ups stopped: {reason}")
+        for run in runs:
+            # A step running right now finishes into the cancelled run and starts nothing.
+            engine.cancel(run, f"follow-ups stopped: {reason}")
         ReviewAction.objects.create(
             lead_id=lead_id, user=by, action="follow_ups_stopped", detail={"reason": reason}
         )
-    for run in runs:
-        # A run whose step is running right now refuses; that step checks stop_reason itself.
-        engine.cancel(run, f"follow-ups stopped: {reason}")
     logger.info("follow_ups.stopped lead=%s plans=%s reason=%s", lead_id, len(plans), reason)
     return len(plans)
 

@@ -3,10 +3,18 @@
 Events: a lead scoring at least ESCALATION_SCORE, a lead asking for a call, a reply, and a
 draft waiting in review longer than REVIEW_SLA_WORKING_MINUTES (working time). Each event is
 one Notification row per channel, unique by its key, so an event notifies once however often
-it is noticed. Delivery is a worker task queued on commit; Slack answers 429 (its Retry-After
-is honoured) and 5xx, and connection errors, are retried with backoff up to NOTIFY_MAX_ATTEMPTS;
-a retry due later than a few seconds is left to the sweep (deliver_due). Delivery is at least
-once: a worker that dies after Slack took the message but before recording it sends it again.
+it is noticed.
+
+Delivery is a worker task queued on commit, a durable task: the row is the truth, the queue
+only says "look now". An attempt is claimed by one conditional UPDATE that takes a lease
+(LEASE_SECONDS), so two workers never both deliver it; the outcome is recorded only while the
+lease still holds. What a retry can cure is retried with backoff up to NOTIFY_MAX_ATTEMPTS:
+Slack's 429 (its Retry-After honoured) and 5xx, SMTP 4xx, timeouts and dropped connections;
+Slack's other 4xx and SMTP 5xx fail at once. A retry due later than a few seconds is left to
+the sweep (deliver_due), which also re-delivers a row whose task was lost (never claimed
+LOST_AFTER_SECONDS after it was queued) or whose worker died (its lease ran out). Delivery is
+at least once: a worker that dies after Slack or the mail server took the message but before
+recording it sends it again; an email keeps its Message-ID on every attempt.
 """
 
 from __future__ import annotations
@@ -15,13 +23,14 @@ import logging
 import re
 import time
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 from zoneinfo import ZoneInfo
 
 import requests
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -32,19 +41,16 @@ logger = logging.getLogger(__name__)
 State = Notification.State
 INLINE_RETRY_MAX_SECONDS = 5.0
 SLACK_TIMEOUT_SECONDS = 10
+# A claimed attempt is this worker's for this long: more than Slack's and SMTP's timeouts.
+LEASE_SECONDS = 120
+# A pending row nobody claimed this long after it was queued: its task was lost.
+LOST_AFTER_SECONDS = 60
 WORK_START_HOUR, WORK_END_HOUR = 9, 17
 CALL_RE = re.compile(
     r"\b(?:call me|give (?:me|us) a (?:call|ring)|(?:phone|quick|short|sales|discovery) call|"
     r"(?:schedule|book|set up|arrange|have|hop on) a call|call (?:us|back)|ring me)\b",
     re.IGNORECASE,
 )
-
-
-class SlackError(Exception):
-    def __init__(self, message: str, *, retry_after: float | None = None, retryable: bool = True):
-        super().__init__(message)
-        self.retry_after = retry_after
-        self.retryable = retryable
 
 
 # --- Raising events -----------------------------------------------------------------------------
@@ -173,52 +179,92 @@ def _enqueue(notification_id: int) -> None:
 
 
 def deliver_due(now: datetime | None = None) -> int:
-    """The sweep's part: pending notifications whose retry is due or whose task was lost."""
+    """The sweep's part: deliver the pending notifications nobody is at. Returns how many sent.
+
+    Those are: a retry whose time came, a row whose worker died (its lease expired), and a row
+    whose task was lost (queued LOST_AFTER_SECONDS ago and never claimed). A row still leased
+    is left alone; one whose worker died on its last attempt ends failed.
+    """
     now = now or timezone.now()
-    stale = now - timedelta(seconds=60)
-    due = Notification.objects.filter(state=State.PENDING).filter(
-        Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True, created_at__lte=stale)
+    stale = now - timedelta(seconds=LOST_AFTER_SECONDS)
+    pending = Notification.objects.filter(state=State.PENDING)
+    lost_worker = Q(lease_expires_at__lt=now)
+    exhausted = pending.filter(lost_worker, attempts__gte=settings.NOTIFY_MAX_ATTEMPTS)
+    for pk in list(exhausted.values_list("pk", flat=True)[:200]):
+        Notification.objects.filter(
+            lost_worker, pk=pk, state=State.PENDING, attempts__gte=settings.NOTIFY_MAX_ATTEMPTS
+        ).update(
+            state=State.FAILED,
+            lease_expires_at=None,
+            next_attempt_at=None,
+            error="the worker delivering it stopped on its last attempt; it may have arrived",
+        )
+        logger.warning("notify.failed id=%s reason=lease_expired", pk)
+    due = pending.filter(Q(lease_expires_at__isnull=True) | lost_worker).filter(
+        Q(next_attempt_at__lte=now)
+        | lost_worker
+        | Q(next_attempt_at__isnull=True, attempts=0, created_at__lte=stale)
     )
     delivered = 0
-    for pk in list(due.values_list("pk", flat=True)[:200]):
+    for pk in list(due.order_by("pk").values_list("pk", flat=True)[:200]):
         delivered += deliver(pk, inline_retries=False) == State.SENT
     return delivered
 
 
+def claim(notification_id: int) -> datetime | None:
+    """Take the next attempt of a pending notification for LEASE_SECONDS; None if not ours.
+
+    One conditional UPDATE: due (no retry time, or it came), not leased (or the lease ran
+    out: its worker died), attempts left. Of two workers exactly one wins. The lease's end
+    is the claim's token: the outcome is recorded only while it still holds.
+    """
+    now = timezone.now()
+    lease = now + timedelta(seconds=LEASE_SECONDS)
+    claimed = Notification.objects.filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
+        Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now),
+        pk=notification_id,
+        state=State.PENDING,
+        attempts__lt=settings.NOTIFY_MAX_ATTEMPTS,
+    ).update(lease_expires_at=lease, attempts=F("attempts") + 1)
+    return lease if claimed else None
+
+
 def deliver(notification_id: int, *, inline_retries: bool = True) -> str:
-    """Send one notification, retrying what a retry can cure. Returns its state."""
+    """Send one notification, retrying what a retry can cure. Returns its state.
+
+    At least once: a worker that dies after the message left but before recording it leaves
+    a lease that runs out, and the sweep sends it again; an email carries the same Message-ID
+    each time, so the copy is recognisable.
+    """
     while True:
-        now = timezone.now()
-        claimed = Notification.objects.filter(
-            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
-            pk=notification_id,
-            state=State.PENDING,
-        )
-        # Claim the attempt: push next_attempt_at out so a second deliverer waits its turn.
-        lease = now + timedelta(seconds=SLACK_TIMEOUT_SECONDS + 30)
-        notification = claimed.first()
-        if notification is None or not claimed.update(next_attempt_at=lease):
+        lease = claim(notification_id)
+        if lease is None:
             row = Notification.objects.filter(pk=notification_id).only("state").first()
             return row.state if row else ""
-        attempt = notification.attempts + 1
+        notification = Notification.objects.select_related("lead").get(pk=notification_id)
+        held = Notification.objects.filter(
+            pk=notification_id, state=State.PENDING, lease_expires_at=lease
+        )
         try:
             _send(notification)
-        except (SlackError, requests.RequestException, OSError) as error:
-            retryable = getattr(error, "retryable", True)
-            message = f"{type(error).__name__}: {error}"[:2000]
-            if not retryable or attempt >= settings.NOTIFY_MAX_ATTEMPTS:
-                Notification.objects.filter(pk=notification_id).update(
-                    state=State.FAILED, attempts=attempt, error=message, next_attempt_at=None
+        except Exception as error:  # noqa: BLE001 - the task's boundary: record and retry
+            failure = as_delivery_error(error)
+            attempt = notification.attempts
+            message = f"{failure}"[:2000]
+            if not failure.retryable or attempt >= settings.NOTIFY_MAX_ATTEMPTS:
+                held.update(
+                    state=State.FAILED, error=message, next_attempt_at=None, lease_expires_at=None
                 )
                 logger.warning("notify.failed id=%s attempts=%s", notification_id, attempt)
                 return State.FAILED
-            delay = getattr(error, "retry_after", None)
+            delay = failure.retry_after
             if delay is None:
                 delay = settings.NOTIFY_BACKOFF_SECONDS * (2 ** (attempt - 1))
-            Notification.objects.filter(pk=notification_id).update(
-                attempts=attempt,
+            held.update(
                 error=message,
                 next_attempt_at=timezone.now() + timedelta(seconds=delay),
+                lease_expires_at=None,
             )
             logger.info(
                 "notify.retry id=%s attempt=%s delay_s=%.1f", notification_id, attempt, delay
@@ -227,30 +273,75 @@ def deliver(notification_id: int, *, inline_retries: bool = True) -> str:
                 return State.PENDING
             time.sleep(delay)
             continue
-        Notification.objects.filter(pk=notification_id).update(
-            state=State.SENT, attempts=attempt, sent_at=timezone.now(), error=""
+        recorded = held.update(
+            state=State.SENT, sent_at=timezone.now(), error="", lease_expires_at=None
         )
+        if not recorded:  # our lease ran out and another worker took over: it records
+            logger.warning("notify.lease_lost id=%s", notification_id)
         logger.info("notify.sent id=%s channel=%s", notification_id, notification.channel)
         return State.SENT
+
+
+class DeliveryError(Exception):
+    """A notification not delivered; `retryable`: will trying again help? `retry_after`: when."""
+
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class SlackError(DeliveryError):
+    def __init__(self, message: str, *, retry_after: float | None = None, retryable: bool = True):
+        super().__init__(message, retryable=retryable, retry_after=retry_after)
+
+
+def as_delivery_error(error: Exception) -> DeliveryError:
+    """What a failed send means for its retry.
+
+    Slack: 429 and 5xx, timeouts and connection errors retry; other answers (4xx) fail at once.
+    Email: a 5xx refusal (SMTP or an email provider) and an address that cannot be sent fail at
+    once; 4xx, timeouts, dropped connections and anything else retry.
+    """
+    if isinstance(error, DeliveryError):
+        return error
+    from pipeline.integrations.outbox import describe_error, refusal_code
+
+    description = describe_error(error)
+    code = refusal_code(error)
+    if code is not None and code >= 500:
+        return DeliveryError(f"refused: {description}", retryable=False)
+    if isinstance(error, ValueError):  # an address or header Django will not put on the wire
+        return DeliveryError(f"not sent: {description}", retryable=False)
+    return DeliveryError(description, retryable=True)
 
 
 def lead_url(lead_id: int) -> str:
     return settings.PUBLIC_BASE_URL + reverse("review:lead", args=[lead_id])
 
 
+def message_id(notification: Notification) -> str:
+    """The email's Message-ID: the same on every attempt, so a resent copy is recognisable."""
+    address = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+    domain = address.rsplit("@", 1)[1] if "@" in address else "localhost"
+    created = int(notification.created_at.timestamp())
+    return f"<notification.{notification.pk}.{created}@{domain}>"
+
+
 def _send(notification: Notification) -> None:
-    lead = Lead.objects.get(pk=notification.lead_id)
+    lead = notification.lead
     if notification.channel == Notification.Channel.EMAIL:
-        send_mail(
+        EmailMessage(
             subject=f"[LeadOps] {notification.title}: {lead}"[:200],
-            message=(
+            body=(
                 f"{notification.title}: {lead} ({lead.company or lead.email})\n"
                 f"Score: {lead.score if lead.score is not None else 'not scored'}\n"
                 f"Why: {notification.reason}\n\n{lead_url(lead.pk)}\n"
             ),
             from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=[notification.recipient],
-        )
+            to=[notification.recipient],
+            headers={"Message-ID": message_id(notification)},
+        ).send()
         return
     post_to_slack(slack_message(notification, lead))
 

@@ -45,7 +45,7 @@ EMAIL_STATES = {
     "sent": "sent",
     "failed": "failed",
     "unknown": "fate unknown: check the mail server",
-    "cancelled": "not sent (unsubscribed)",
+    "cancelled": "not sent (cancelled)",
 }
 ACTIONS = {
     "approve": "approved",

@@ -5,6 +5,7 @@ test process through conftest.py.
 """
 
 import os
+import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -299,6 +300,57 @@ WAIT_UNTIL = register(
         steps=(
             Step("wait", run=timer_then_gate),
             Step("after", run=quick, needs=("wait",)),
+        ),
+    )
+)
+
+
+class Hold:
+    """A step held mid-run until the test releases it: `started` is set once it runs."""
+
+    started = threading.Event()
+    release = threading.Event()
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.started.clear()
+        cls.release.clear()
+
+
+def held(context):
+    """Runs until Hold.release, then does what the run's "then" option says: succeed, fail,
+    wait (a timer at the "wake_at" option) or email (send a reply through the outbox)."""
+    record(context)
+    Hold.started.set()
+    if not Hold.release.wait(timeout=30):
+        raise TimeoutError("the test never released the held step")
+    then = context.options.get("then", "succeed")
+    if then == "fail":
+        raise ConnectionError("the held step failed")
+    if then == "wait":
+        return Wait("timer", {"why": "later"}, until=wake_time(context))
+    if then == "email":
+        from pipeline.integrations.outbox import send_approved_reply
+
+        return send_approved_reply(
+            lead=context.run.lead,
+            run=context.run,
+            step_run=context.step_run,
+            draft_id=context.options.get("draft_id", 0),
+            subject="Your demo request",
+            body="Hi,\n\nDoes Tuesday at 10:00 work?\n",
+        )
+    return {"held": True}
+
+
+# A step held while the test cancels its run, then a successor that must never run.
+HELD = register(
+    Pipeline(
+        "test-held",
+        version=1,
+        steps=(
+            Step("held", run=held, retry=FAST),
+            Step("after", run=quick, needs=("held",)),
         ),
     )
 )

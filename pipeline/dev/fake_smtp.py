@@ -8,7 +8,10 @@
 Scripted trouble, for the next conversation: `refuse("RCPT", "450 4.2.1 Mailbox busy")`,
 `refuse("DATA", "554 5.7.1 Rejected")`, `drop_after_data()` (keep the message, then hang up
 without answering: the sender cannot know the message arrived), `on_accept(callback)` (run
-something, once, after the message is kept and before the 250 answer goes back).
+something, once, after the message is kept and before the 250 answer goes back),
+`on_connect(callback)` (run something, once, when a client connects and before the greeting:
+a slow server, during which the world moves on). Callbacks run in a thread of their own, so
+they may use the ORM; the server waits for them.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 
 @dataclass(frozen=True)
@@ -58,15 +62,39 @@ class _Handler:
             self.fake._drop_after_data = False
             on_accept, self.fake._on_accept = self.fake._on_accept, None
         if on_accept is not None:
-            on_accept()
+            _run_in_a_thread(on_accept)
         if drop:
             server.transport.close()
             return "250 OK (never reaches the client)"
         return "250 Message accepted for delivery"
 
 
+def _run_in_a_thread(callback: Callable[[], None]) -> None:
+    """Run a test's callback outside the server's event loop (Django refuses ORM calls inside
+    one) and wait for it: the conversation stands still meanwhile."""
+    thread = threading.Thread(target=callback, name="fake-smtp-callback")
+    thread.start()
+    thread.join()
+
+
+class _SMTP(SMTP):
+    def __init__(self, handler: _Handler, **kwargs) -> None:
+        super().__init__(handler, **kwargs)
+        self.fake = handler.fake
+
+    def connection_made(self, transport) -> None:
+        with self.fake._lock:
+            on_connect, self.fake._on_connect = self.fake._on_connect, None
+        if on_connect is not None:
+            _run_in_a_thread(on_connect)
+        super().connection_made(transport)
+
+
 class _LoopbackController(Controller):
     """aiosmtpd's Controller on port 0: learn the port the OS chose before the first connect."""
+
+    def factory(self):
+        return _SMTP(self.handler, **self.SMTP_kwargs)
 
     def _trigger_server(self):
         self.port = self.server.sockets[0].getsockname()[1]
@@ -79,6 +107,7 @@ class FakeSMTP:
         self._refusals: deque[tuple[str, str]] = deque()
         self._drop_after_data = False
         self._on_accept: Callable[[], None] | None = None
+        self._on_connect: Callable[[], None] | None = None
         self._lock = threading.Lock()
         self._controller = _LoopbackController(_Handler(self), hostname="127.0.0.1", port=0)
 
@@ -111,6 +140,9 @@ class FakeSMTP:
 
     def on_accept(self, callback: Callable[[], None]) -> None:
         self._on_accept = callback
+
+    def on_connect(self, callback: Callable[[], None]) -> None:
+        self._on_connect = callback
 
     def _next_refusal(self, stage: str) -> str | None:
         with self._lock:

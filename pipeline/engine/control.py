@@ -220,10 +220,14 @@ def rerun_from(
 
 
 def cancel(run: PipelineRun, reason: str) -> Outcome:
-    """Stop a run for good: its unfinished steps are skipped and it ends as cancelled.
+    """Stop a run for good, at once: its unfinished steps are skipped and it ends as cancelled.
 
-    Refused while a step is running (its attempt would finish into a cancelled run); queued
-    steps, a retry waiting out its backoff and a waiting gate are skipped with the reason.
+    Queued steps, a retry waiting out its backoff, a waiting gate and a pending timer are
+    skipped with the reason. A step running right now is left to finish into the cancelled
+    run: its outcome is recorded, but it readies no successor, a wait it returns is skipped,
+    and a failure is not retried (see hop._finish and hop._fail_attempt, which read the run's
+    status under the same lock). Call it in the caller's transaction to stop the run together
+    with the caller's own rows.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -232,8 +236,6 @@ def cancel(run: PipelineRun, reason: str) -> Outcome:
             return Outcome(False, f"run {run.pk} is {locked.status}")
         rows = StepRun.objects.filter(run=locked)
         busy = sorted(rows.filter(status=Status.RUNNING).values_list("name", flat=True))
-        if busy:
-            return Outcome(False, f"steps still running: {', '.join(busy)}; try again shortly")
         skipped = rows.filter(status__in=(Status.PENDING, Status.QUEUED, Status.WAITING)).update(
             status=Status.SKIPPED,
             skip_reason=f"run cancelled: {reason}"[:300],
@@ -244,5 +246,8 @@ def cancel(run: PipelineRun, reason: str) -> Outcome:
         locked.status = RunStatus.CANCELLED
         locked.finished_at = now
         locked.save(update_fields=["status", "finished_at"])
-    events.log("run.cancelled", run_id=run.pk, steps=skipped)
-    return Outcome(True, f"cancelled; {skipped} step(s) will not run")
+    events.log("run.cancelled", run_id=run.pk, steps=skipped, running=len(busy))
+    message = f"cancelled; {skipped} step(s) will not run"
+    if busy:
+        message += f"; {', '.join(busy)} still running, its result starts nothing"
+    return Outcome(True, message)

@@ -59,8 +59,8 @@ class Wait:
 
     A timer is stored on the step (wake_at) and woken by the sweep, which completes the step
     with `data` plus the time it woke, exactly once, and continues the run. Cancelling the run
-    first skips the step, and a skipped timer never fires. A time already past completes the
-    step at once.
+    first skips the step (also when the cancel came while the step was still running), and a
+    skipped timer never fires. A time already past completes the step at once.
     """
 
     reason: str

@@ -158,6 +158,7 @@ def _claim(step_run_id: int, me: str) -> tuple[StepRun, None] | None:
         status=Status.QUEUED,
         due_at=now,
         add_attempt=True,
+        run_going=True,
     )
     if not claimed:
         events.log("step.claim_skipped", step_run_id=step_run_id)
@@ -165,6 +166,9 @@ def _claim(step_run_id: int, me: str) -> tuple[StepRun, None] | None:
     step_run = StepRun.objects.select_related(
         "run", *(f"run__{name}" for name in related_rows())
     ).get(pk=step_run_id)
+    if step_run.run.status in PipelineRun.STOPPED:
+        _drop(step_run, me)  # cancelled between our claim and this read
+        return None
     events.log("step.claimed", run_id=step_run.run_id, step=step_run.name, attempt=step_run.attempt)
     return step_run, None
 
@@ -191,8 +195,29 @@ def _load_claimed(claimed: _Claimed, me: str) -> tuple[StepRun, list[dict]] | No
     if step_run is None or step_run.status != Status.RUNNING or step_run.worker_id != me:
         events.log("step.claim_lost", step_run_id=claimed.step_run_id, level=logging.WARNING)
         return None
+    if step_run.run.status in PipelineRun.STOPPED:
+        _drop(step_run, me)  # cancelled after the finish that claimed it for us
+        return None
     events.log("step.claimed", run_id=step_run.run_id, step=step_run.name, attempt=step_run.attempt)
     return step_run, need_rows
+
+
+def _drop(step_run: StepRun, me: str) -> None:
+    """Skip a step this worker claimed but has not started, because its run stopped."""
+    now = timezone.now()
+    store.update_step(
+        step_run.pk,
+        {
+            "status": Status.SKIPPED,
+            "skip_reason": f"run {step_run.run.status}",
+            "finished_at": now,
+            "lease_expires_at": None,
+        },
+        status=Status.RUNNING,
+        worker_id=me,
+        attempt=step_run.attempt,
+    )
+    events.log("step.dropped", run_id=step_run.run_id, step=step_run.name)
 
 
 def _context(
@@ -265,7 +290,9 @@ def _finish(
     """Record the outcome and ready the successors, in one transaction under the run's lock.
 
     The first successor that became ready is claimed for this worker in the same transaction
-    (it continues with it); the others are queued and handed to the broker on commit.
+    (it continues with it); the others are queued and handed to the broker on commit. A run
+    stopped (cancelled) while the step ran gets the outcome and nothing more: no successor is
+    readied, and a wait (a timer, a gate) is skipped instead, so it never fires.
     """
     now = timezone.now()
     fields: dict[str, Any] = {
@@ -303,6 +330,17 @@ def _finish(
         # Read the clock again under the lock: a need that finished in parallel committed
         # before we got it, so successors are never ready (or the run over) before it finished.
         locked_at = timezone.now()
+        is_stopped = run.status in PipelineRun.STOPPED
+        if is_stopped and status == Status.WAITING:
+            status = Status.SKIPPED
+            fields.update(
+                status=status,
+                finished_at=locked_at,
+                skip_reason=f"run {run.status}",
+                wait_reason="",
+                wake_at=None,
+                output=None,
+            )
         steps = store.finish_step(run, step_run, fields, me)
         if steps is None:
             # The sweeper gave the step to another worker after our lease ran out.
@@ -313,7 +351,7 @@ def _finish(
         if result is not None and result.fallback_reason and not run.is_degraded:
             run.is_degraded = True
             run.save(update_fields=["is_degraded"])
-        if status in (Status.SUCCEEDED, Status.SKIPPED):
+        if status in (Status.SUCCEEDED, Status.SKIPPED) and not is_stopped:
             ready = store.ready_successors(
                 definition, run, step_run.name, locked_at, steps=steps, claim_for=me
             )
@@ -357,19 +395,23 @@ def _fail_attempt(
         updated = store.on_fresh_connection(
             lambda: _schedule_retry(step_run, me, delay, is_inline, duration_ms, message, trace)
         )
-        metrics.count_step(step.name, "retry", duration_ms=duration_ms, error=type(error).__name__)
-        events.log(
-            "step.retry_scheduled",
-            run_id=step_run.run_id,
-            step=step.name,
-            attempt=step_run.attempt,
-            delay_s=round(delay, 2),
-            error=type(error).__name__,
-        )
-        if not updated or not is_inline:
-            return None
-        time.sleep(delay)
-        return step_run.pk
+        # None: the run was stopped (cancelled) while the step ran; its failure is final.
+        if updated is not None:
+            metrics.count_step(
+                step.name, "retry", duration_ms=duration_ms, error=type(error).__name__
+            )
+            events.log(
+                "step.retry_scheduled",
+                run_id=step_run.run_id,
+                step=step.name,
+                attempt=step_run.attempt,
+                delay_s=round(delay, 2),
+                error=type(error).__name__,
+            )
+            if not updated or not is_inline:
+                return None
+            time.sleep(delay)
+            return step_run.pk
     store.on_fresh_connection(
         lambda: _record_failure(step, step_run, me, duration_ms, message, trace)
     )
@@ -393,19 +435,28 @@ def _schedule_retry(
     duration_ms: int,
     message: str,
     trace: str,
-) -> int:
+) -> int | None:
+    """Queue the step's next attempt; the row count, or None if its run stopped (no retry).
+
+    Under the run's lock, so a cancel either comes first (no retry: the failure is recorded)
+    or after (it skips the queued retry).
+    """
     now = timezone.now()
-    return StepRun.objects.filter(
-        pk=step_run.pk, status=Status.RUNNING, worker_id=me, attempt=step_run.attempt
-    ).update(
-        status=Status.QUEUED,
-        not_before=now + timedelta(seconds=delay),
-        queued_at=now if is_inline else None,
-        lease_expires_at=None,
-        duration_ms=duration_ms,
-        error=message,
-        traceback=trace,
-    )
+    with transaction.atomic():
+        run = store.lock_run_by_id(step_run.run_id)
+        if run.status in PipelineRun.STOPPED:
+            return None
+        return StepRun.objects.filter(
+            pk=step_run.pk, status=Status.RUNNING, worker_id=me, attempt=step_run.attempt
+        ).update(
+            status=Status.QUEUED,
+            not_before=now + timedelta(seconds=delay),
+            queued_at=now if is_inline else None,
+            lease_expires_at=None,
+            duration_ms=duration_ms,
+            error=message,
+            traceback=trace,
+        )
 
 
 def _record_failure(
@@ -424,7 +475,7 @@ def _record_failure(
             error=message,
             traceback=trace,
         )
-        if updated:
+        if updated and run.status not in PipelineRun.STOPPED:
             run.error = f"{step.name} failed after {step_run.attempt} attempt(s): {message}"[:2000]
             run.save(update_fields=["error"])
             store.update_run_status(run, now)

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from pipeline.engine import events, leases, queue, store
 from pipeline.engine.registry import get_pipeline
-from pipeline.models.runs import StepRun
+from pipeline.models.runs import PipelineRun, StepRun
 
 Status = StepRun.Status
 
@@ -20,9 +20,13 @@ def sweep(*, dispatch: queue.Dispatch | None = None) -> dict[str, int]:
     """Recover steps whose worker died or whose queue message was lost. Scheduled by django-q2."""
     dispatch = dispatch or queue.enqueue
     now = timezone.now()
-    counts = {"expired": 0, "failed": 0, "lost": 0, "due": 0, "woken": 0}
+    counts = {"expired": 0, "failed": 0, "stopped": 0, "lost": 0, "due": 0, "woken": 0}
     expired = StepRun.objects.filter(status=Status.RUNNING, lease_expires_at__lt=now)
     for step_run in expired.select_related("run"):
+        if step_run.run.status in PipelineRun.STOPPED:
+            # Its run was cancelled while it ran, then its worker died: nothing to re-run.
+            counts["stopped"] += _end_in_stopped_run(step_run, now)
+            continue
         definition = get_pipeline(step_run.run.pipeline_name)
         attempts = definition.step(step_run.name).retry.attempts
         if step_run.attempt >= attempts:
@@ -42,8 +46,9 @@ def sweep(*, dispatch: queue.Dispatch | None = None) -> dict[str, int]:
             counts["expired"] += 1
             dispatch(step_run.pk)
     stale = now - timedelta(seconds=settings.ENGINE_QUEUED_STALE_SECONDS)
-    lost = StepRun.objects.filter(status=Status.QUEUED, queued_at__lt=stale)
-    due = StepRun.objects.filter(status=Status.QUEUED, queued_at__isnull=True, not_before__lte=now)
+    going = StepRun.objects.exclude(run__status__in=PipelineRun.STOPPED)
+    lost = going.filter(status=Status.QUEUED, queued_at__lt=stale)
+    due = going.filter(status=Status.QUEUED, queued_at__isnull=True, not_before__lte=now)
     for key, queryset in (("lost", lost), ("due", due)):
         for step_run_id in list(queryset.values_list("pk", flat=True)[:1000]):
             if StepRun.objects.filter(pk=step_run_id, status=Status.QUEUED).update(queued_at=now):
@@ -98,6 +103,23 @@ def _wake(step_run_id: int, now, dispatch: queue.Dispatch) -> bool:
         transaction.on_commit(lambda: [dispatch(ready_id) for ready_id in ready])
     events.log("step.woken", run_id=step_run.run_id, step=step_run.name)
     return True
+
+
+def _end_in_stopped_run(step_run: StepRun, now) -> int:
+    """Record a stopped run's step whose worker died as failed, under the run's lock; not re-run."""
+    with transaction.atomic():
+        run = store.lock_run_by_id(step_run.run_id)
+        if run.status not in PipelineRun.STOPPED:
+            return 0  # retried or re-run since we looked: the next sweep treats it as usual
+        return StepRun.objects.filter(
+            pk=step_run.pk, status=Status.RUNNING, lease_expires_at__lt=now
+        ).update(
+            status=Status.FAILED,
+            finished_at=now,
+            lease_expires_at=None,
+            error=f"worker {step_run.worker_id} stopped answering after the run was "
+            f"{run.status}; not re-run",
+        )
 
 
 def _fail_expired(step_run: StepRun, now, attempts: int) -> None:

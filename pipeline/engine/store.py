@@ -81,7 +81,9 @@ def update_step_sql(
     attempt: int | None = None,
     due_at=None,
     add_attempt: bool = False,
+    run_going: bool = False,
 ) -> tuple[str, list[Any]]:
+    """The UPDATE of update_step(). With `run_going`, only while the step's run is not stopped."""
     qn = connection.ops.quote_name
     meta = StepRun._meta
     assignments = []
@@ -103,6 +105,14 @@ def update_step_sql(
     if due_at is not None:
         conditions.append(f"({qn('not_before')} IS NULL OR {qn('not_before')} <= %s)")
         params.append(meta.get_field("not_before").get_db_prep_save(due_at, connection))
+    if run_going:
+        runs = qn(PipelineRun._meta.db_table)
+        placeholders = ", ".join(["%s"] * len(PipelineRun.STOPPED))
+        conditions.append(
+            f"NOT EXISTS (SELECT 1 FROM {runs} WHERE {runs}.{qn('id')} ="  # noqa: S608
+            f" {qn(meta.db_table)}.{qn('run_id')} AND {runs}.{qn('status')} IN ({placeholders}))"
+        )
+        params += list(PipelineRun.STOPPED)
     # Identifiers come from the model's meta; every value is a parameter.
     sql = (
         f"UPDATE {qn(meta.db_table)} SET {', '.join(assignments)}"  # noqa: S608

@@ -2,6 +2,10 @@
 
 States: queued -> sending -> sent | failed | unknown (and queued -> cancelled).
 
+- An email the lead unsubscribed from, whose run was cancelled or whose draft was rejected is
+  never claimed: the claim's UPDATE checks all three, so a cancel committed before it wins,
+  and the email becomes cancelled instead.
+
 - queued -> sending is a conditional UPDATE that exactly one caller wins, committed before
   the SMTP conversation starts.
 - After the server accepted the message: sending -> sent.
@@ -35,7 +39,7 @@ from django.core import mail
 from django.core.mail import EmailMessage, make_msgid
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db import connection as db_connection
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from pipeline.integrations import email_providers
@@ -223,10 +227,12 @@ def send_approved_reply(
     kind: str = FIRST_REPLY,
     in_reply_to: str = "",
     references: str = "",
+    refusal: Callable[[], str] | None = None,
 ) -> dict:
     """The send step: queue the approved reply of `kind` (once per run) and deliver it (once).
 
-    A follow-up names the emails it answers (`in_reply_to`, `references`) for threading.
+    A follow-up names the emails it answers (`in_reply_to`, `references`) for threading, and
+    its last check (`refusal`, see deliver).
 
     Returns {"email_id", "state", "message_id"} when the email is sent or cancelled (the lead
     unsubscribed). Raises OutboxError otherwise: retryable when the server refused for now,
@@ -257,7 +263,7 @@ def send_approved_reply(
         OutboundEmail.objects.filter(pk=email.pk, state=State.QUEUED).update(
             subject=one_line(subject)[:300], body=body, draft=draft, step_run=step_run
         )
-    state = deliver(email.pk)
+    state = deliver(email.pk, refusal=refusal)
     email.refresh_from_db()
     result = {"email_id": email.pk, "state": state, "message_id": email.message_id}
     if state in (State.SENT, State.CANCELLED):
@@ -289,16 +295,22 @@ def send_approved_reply(
 # --- Delivery: the state machine ----------------------------------------------------------------
 
 
-def deliver(email_id: int) -> str:
-    """Send one outbox email at most once; returns its state afterwards (the worker task)."""
+def deliver(email_id: int, *, refusal: Callable[[], str] | None = None) -> str:
+    """Send one outbox email at most once; returns its state afterwards (the worker task).
+
+    `refusal`, if given, is the caller's last word: called in the transaction that claims the
+    email (so row locks it takes are held until the claim commits), a non-empty answer says why
+    the email must not go out, and it is cancelled with that reason instead.
+    """
     email = OutboundEmail.objects.select_related("lead").get(pk=email_id)
     if email.state == State.SENDING:
         _mark_unknown(email, "found in sending: an earlier send was interrupted")
         return State.UNKNOWN
     if email.state != State.QUEUED:
         return email.state
-    if email.lead.unsubscribed_at is not None:
-        return _cancel_unsubscribed(email)
+    reason = why_not_send(email.pk)
+    if reason:
+        return _cancel_queued(email, reason)
 
     try:
         message = build_message(email)
@@ -311,17 +323,24 @@ def deliver(email_id: int) -> str:
         connection.open()
     except (OSError, smtplib.SMTPException) as error:
         # Nothing was claimed and nothing sent: the email simply stays queued.
-        return _stay_queued(email, f"mail server unreachable: {_describe(error)}")
+        return _stay_queued(email, f"mail server unreachable: {describe_error(error)}")
 
     started = timezone.now()
-    claimed = OutboundEmail.objects.filter(
-        pk=email.pk, state=State.QUEUED, lead__unsubscribed_at__isnull=True
-    ).update(state=State.SENDING, attempts=F("attempts") + 1, sending_started_at=started, error="")
+    with transaction.atomic():
+        refused = refusal() if refusal is not None else ""
+        claimed = not refused and OutboundEmail.objects.filter(
+            MAY_SEND, pk=email.pk, state=State.QUEUED
+        ).update(
+            state=State.SENDING, attempts=F("attempts") + 1, sending_started_at=started, error=""
+        )
+    if refused:
+        _close(connection, email.pk)
+        return _cancel_queued(email, refused)
     if not claimed:
         _close(connection, email.pk)
         email.refresh_from_db()
-        if email.state == State.QUEUED:  # the lead unsubscribed in between
-            return _cancel_unsubscribed(email)
+        if email.state == State.QUEUED:  # unsubscribed, cancelled or rejected in between
+            return _cancel_queued(email, why_not_send(email.pk) or "no longer to be sent")
         return email.state
 
     email_providers.tag(message, email.pk)
@@ -425,15 +444,42 @@ def _fail_before_sending(email: OutboundEmail, error: str) -> str:
     return State.FAILED
 
 
-def _cancel_unsubscribed(email: OutboundEmail) -> str:
-    OutboundEmail.objects.filter(pk=email.pk, state=State.QUEUED).update(
-        state=State.CANCELLED, error="the lead unsubscribed"
+# Who may still be sent: the lead did not unsubscribe, the run was not cancelled, the draft
+# not rejected. The claim's condition; why_not_send() says which one failed.
+MAY_SEND = (
+    Q(lead__unsubscribed_at__isnull=True)
+    & ~Q(run__status=PipelineRun.Status.CANCELLED)
+    & ~Q(draft__status=Draft.Status.REJECTED)
+)
+
+
+def why_not_send(email_id: int) -> str:
+    """Why the email must not go out now (MAY_SEND does not hold), or ""."""
+    row = (
+        OutboundEmail.objects.filter(pk=email_id)
+        .values("lead__unsubscribed_at", "run__status", "draft__status")
+        .first()
     )
-    logger.info("outbox.cancelled email=%s lead=%s reason=unsubscribed", email.pk, email.lead_id)
-    return State.CANCELLED
+    if row is None:
+        return "the email is gone"
+    if row["lead__unsubscribed_at"] is not None:
+        return "the lead unsubscribed"
+    if row["run__status"] == PipelineRun.Status.CANCELLED:
+        return "its run was cancelled"
+    if row["draft__status"] == Draft.Status.REJECTED:
+        return "its draft was rejected"
+    return ""
 
 
-def _refusal_code(error: Exception) -> int | None:
+def _cancel_queued(email: OutboundEmail, reason: str) -> str:
+    OutboundEmail.objects.filter(pk=email.pk, state=State.QUEUED).update(
+        state=State.CANCELLED, error=reason[:2000]
+    )
+    logger.info("outbox.cancelled email=%s lead=%s reason=%s", email.pk, email.lead_id, reason)
+    return OutboundEmail.objects.values_list("state", flat=True).get(pk=email.pk)
+
+
+def refusal_code(error: Exception) -> int | None:
     """The SMTP reply code of a refusal that proves the message was not accepted."""
     if email_providers.is_provider_error(error):
         return email_providers.refusal_code(error)
@@ -446,8 +492,8 @@ def _refusal_code(error: Exception) -> int | None:
 
 
 def _after_send_error(email: OutboundEmail, started, error: Exception) -> str:
-    code = _refusal_code(error)
-    description = _describe(error)
+    code = refusal_code(error)
+    description = describe_error(error)
     if code is not None and 400 <= code < 500:
         attempts = OutboundEmail.objects.values_list("attempts", flat=True).get(pk=email.pk)
         if attempts < MAX_ATTEMPTS:
@@ -469,7 +515,7 @@ def _after_send_error(email: OutboundEmail, started, error: Exception) -> str:
     )
 
 
-def _describe(error: BaseException) -> str:
+def describe_error(error: BaseException) -> str:
     if email_providers.is_provider_error(error):
         return email_providers.describe(error)
     if isinstance(error, smtplib.SMTPRecipientsRefused):

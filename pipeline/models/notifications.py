@@ -31,8 +31,13 @@ class Notification(models.Model):
     title = models.CharField(max_length=300)
     reason = models.CharField(max_length=500, blank=True, default="")
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    # Attempts claimed so far (a claim counts even if its worker died before recording it).
     attempts = models.PositiveSmallIntegerField(default=0)
+    # When a retry may be claimed (backoff, Slack's Retry-After).
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # The claimed attempt is its worker's until then; past it, the worker died and the sweep
+    # delivers it again.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)

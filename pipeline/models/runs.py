@@ -13,6 +13,10 @@ class PipelineRun(models.Model):
         REJECTED = "rejected"
 
     FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.REJECTED)
+    # No step of a stopped run starts, retries or readies a successor; a step still running
+    # when its run stopped finishes into it and starts nothing. A rejected run is not stopped:
+    # its draft was refused, but a side branch already under way (the CRM write) still ends.
+    STOPPED = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
     lead = models.ForeignKey("pipeline.Lead", on_delete=models.CASCADE, related_name="runs")
     submission = models.ForeignKey(

@@ -1,12 +1,14 @@
 """Owners and escalation: round-robin owners, Slack (Block Kit) and email notifications with
 retries against a local Slack, and review SLA escalation once per draft."""
 
+import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 from django.core import mail
+from django.db import connections
 from django.utils import timezone
 
 from pipeline import maintenance, notifications
@@ -15,6 +17,7 @@ from pipeline.models import Draft, Lead, Notification, OwnerRule, Submission
 from pipeline.owners import assign_owner
 from tests.factories import make_lead, make_reviewer, make_waiting_draft
 from tests.fakes.slack import FakeSlack
+from tests.fakes.smtp import FakeSMTP
 from tests.intake_helpers import make_source
 
 pytestmark = pytest.mark.django_db
@@ -29,6 +32,22 @@ def slack(settings):
         settings.SLACK_WEBHOOK_URL = fake.webhook_url
         settings.NOTIFY_BACKOFF_SECONDS = 0.01
         yield fake
+
+
+@pytest.fixture
+def smtp(settings):
+    """A local mail server for the email notifications (to ESCALATION_EMAIL); no Slack."""
+    with FakeSMTP() as server:
+        server.use_in(settings)
+        settings.SLACK_WEBHOOK_URL = ""
+        settings.ESCALATION_EMAIL = "escalations@acme.example"
+        settings.NOTIFY_BACKOFF_SECONDS = 0.01
+        yield server
+
+
+def notify_reply(key="reply:1") -> Notification:
+    notifications.notify("reply", make_lead(), key=key, title="The lead replied", reason="x")
+    return Notification.objects.get()
 
 
 def deliver_all():
@@ -168,6 +187,135 @@ def test_the_owner_gets_an_email_and_an_event_notifies_once(slack):
     assert email.to == ["rep@acme.example"]
     assert "The lead replied: Dana Reyes" in email.subject
     assert f"/leads/{lead.pk}/" in email.body and "Score: 85" in email.body
+
+
+# --- Durable delivery: claims, leases, the sweep, what is retried -----------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_at_one_notification_deliver_it_once(slack):
+    slack.answer(delay=1.0)  # Slack is slow to answer: both workers are at it at once
+    row = notify_reply()
+    barrier = threading.Barrier(2)
+    states: list[str] = []
+
+    def worker():
+        try:
+            barrier.wait()
+            states.append(notifications.deliver(row.pk))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    row.refresh_from_db()
+    assert sorted(states) == ["pending", "sent"]
+    assert len(slack.requests) == 1
+    assert (row.state, row.attempts, row.lease_expires_at) == ("sent", 1, None)
+
+
+def test_a_notification_whose_task_was_lost_is_delivered_by_the_sweep(slack):
+    # The test's transaction never commits, so notify()'s queued task never runs: a lost task.
+    row = notify_reply()
+    queued_at = row.created_at
+
+    with time_machine.travel(queued_at + timedelta(seconds=50), tick=False):
+        maintenance.sweep()
+    assert slack.requests == []
+
+    with time_machine.travel(queued_at + timedelta(seconds=61), tick=False):
+        counts = maintenance.sweep()
+
+    row.refresh_from_db()
+    assert counts["notifications_sent"] == 1
+    assert (row.state, row.attempts) == ("sent", 1)
+    assert len(slack.requests) == 1
+
+
+def test_a_notification_whose_worker_died_is_delivered_again_once_its_lease_runs_out(slack):
+    row = notify_reply()
+    # A worker claimed the attempt, then died before it reached Slack.
+    lease = notifications.claim(row.pk)
+    assert lease is not None and notifications.claim(row.pk) is None
+
+    notifications.deliver(row.pk)  # a duplicate task while the lease holds: nothing happens
+    maintenance.sweep()
+    assert slack.requests == []
+
+    with time_machine.travel(lease + timedelta(seconds=1), tick=False):
+        maintenance.sweep()
+
+    row.refresh_from_db()
+    assert (row.state, row.attempts) == ("sent", 2)
+    assert len(slack.requests) == 1
+
+
+def test_a_worker_dying_on_the_last_attempt_leaves_the_notification_failed(slack, settings):
+    settings.NOTIFY_MAX_ATTEMPTS = 1
+    row = notify_reply()
+    lease = notifications.claim(row.pk)
+
+    with time_machine.travel(lease + timedelta(seconds=1), tick=False):
+        maintenance.sweep()
+
+    row.refresh_from_db()
+    assert (row.state, row.attempts) == ("failed", 1)
+    assert "stopped on its last attempt; it may have arrived" in row.error
+    assert slack.requests == []
+
+
+def test_a_slack_timeout_is_retried(slack, monkeypatch):
+    monkeypatch.setattr(notifications, "SLACK_TIMEOUT_SECONDS", 0.3)
+    slack.answer(delay=1.0)  # answered after we gave up waiting
+    row = notify_reply()
+
+    deliver_all()
+
+    row.refresh_from_db()
+    assert (row.state, row.attempts) == ("sent", 2)
+    assert len(slack.requests) == 2
+
+
+def test_an_smtp_5xx_fails_the_email_at_once(smtp):
+    smtp.refuse("RCPT", "550 5.1.1 No such user here")
+    row = notify_reply()
+
+    deliver_all()
+
+    row.refresh_from_db()
+    assert (row.state, row.attempts) == ("failed", 1)
+    assert "550" in row.error and "No such user here" in row.error
+    assert smtp.messages == []
+
+
+def test_an_smtp_4xx_is_retried_until_the_email_is_taken(smtp):
+    smtp.refuse("RCPT", "451 4.3.0 Try again later")
+    row = notify_reply()
+
+    deliver_all()
+
+    row.refresh_from_db()
+    assert (row.state, row.attempts) == ("sent", 2)
+    assert [received.rcpt_tos for received in smtp.messages] == [("escalations@acme.example",)]
+
+
+def test_an_email_sent_again_after_a_lost_answer_keeps_its_message_id(smtp):
+    # The server keeps the first copy and hangs up before saying so: we cannot know, so we
+    # send again, and the reader's mail program sees the same message twice.
+    smtp.drop_after_data()
+    row = notify_reply()
+
+    deliver_all()
+
+    row.refresh_from_db()
+    assert (row.state, row.attempts) == ("sent", 2)
+    first, second = (received.message["Message-ID"] for received in smtp.messages)
+    assert first == second == notifications.message_id(row)
+    assert first.startswith(f"<notification.{row.pk}.")
 
 
 # --- Events -----------------------------------------------------------------------------------

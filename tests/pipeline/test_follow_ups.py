@@ -1,11 +1,14 @@
 """Follow-up cadences: after the first email, follow-ups wait for their day, are drafted with the
 thread, decided, sent threaded on the first email, and stop for every reason the lead gives."""
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
 import time_machine
 from django.core import mail
+from django.db import connections
 from django.utils import timezone
 
 from pipeline import actions, engine
@@ -30,6 +33,7 @@ from pipeline.models import (
 from pipeline.outcomes import record_outcome
 from pipeline.unsubscribe import unsubscribe_lead
 from tests.factories import make_lead, make_reviewer, make_submission
+from tests.fakes.smtp import FakeSMTP
 from tests.intake_helpers import deliver, make_source
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -338,3 +342,131 @@ def test_the_lead_page_shows_the_cadence_what_was_sent_and_what_is_due(client):
     Lead.objects.filter(pk=plan.lead_id).update(unsubscribed_at=timezone.now())
     page = client.get(f"/leads/{plan.lead_id}/").content.decode()
     assert "Stopped: the lead unsubscribed" in page and 'id="stop-follow-ups"' not in page
+
+
+# --- Races with a stop ----------------------------------------------------------------------
+
+
+AUTO_SEND = {
+    "high_intent": [
+        {"day": 2, "instruction": "", "auto_send": True},
+        {"day": 6, "instruction": "", "auto_send": True},
+    ]
+}
+
+
+def in_a_thread_of_its_own(action):
+    """`action` for a server's callback thread: its database connection closed after."""
+
+    def run():
+        try:
+            action()
+        finally:
+            connections.close_all()
+
+    return run
+
+
+def wait_until(condition, *, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_staff_stopping_while_the_follow_up_is_being_drafted_leaves_no_draft_and_sends_nothing(
+    settings, fake_anthropic
+):
+    plan = first_email_sent()
+    # Claude takes two seconds to write the follow-up: staff stop the plan meanwhile.
+    settings.AGENT_STRATEGY = {**settings.AGENT_STRATEGY, "draft": "claude"}
+    fake_anthropic.latency = 2.0
+    errors = []
+
+    def worker():
+        try:
+            sweep()
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    with at_day(plan, 2.01):
+        thread = threading.Thread(target=worker)
+        thread.start()
+        wait_until(lambda: len(fake_anthropic.requests) == 1)
+        assert steps_of(follow_up_run(plan))["draft"].status == StepRun.Status.RUNNING
+        staff_stop(plan)
+        assert follow_up_run(plan).status == PipelineRun.Status.CANCELLED
+        thread.join(timeout=30)
+
+    run = follow_up_run(plan)
+    steps = steps_of(run)
+    assert not errors and not thread.is_alive()
+    assert run.status == PipelineRun.Status.CANCELLED
+    assert steps["draft"].status == StepRun.Status.SUCCEEDED
+    assert steps["draft"].output["draft_id"] is None
+    assert steps["gate"].status == steps["send"].status == StepRun.Status.SKIPPED
+    assert not Draft.objects.filter(run=run).exists()
+    assert not OutboundEmail.objects.filter(run=run).exists()
+    assert len(mail.outbox) == 1
+
+
+def test_a_reply_arriving_while_the_follow_up_is_being_sent_stops_it(settings):
+    CadenceConfig.objects.create(cadences=AUTO_SEND)
+    plan = first_email_sent()
+
+    with FakeSMTP() as smtp:
+        smtp.use_in(settings)
+        # The mail server is slow to answer; the lead's reply comes in meanwhile.
+        smtp.on_connect(in_a_thread_of_its_own(lambda: reply(plan)))
+        with at_day(plan, 2.01):
+            sweep()
+
+    run = follow_up_run(plan)
+    email = OutboundEmail.objects.get(run=run)
+    plan.refresh_from_db()
+    assert smtp.messages == []
+    assert email.state == OutboundEmail.State.CANCELLED and email.attempts == 0
+    assert email.error == "follow-ups stopped: the lead replied"
+    assert plan.stop_reason == "the lead replied"
+    assert run.status == PipelineRun.Status.CANCELLED
+    assert not FollowUp.objects.filter(plan=plan, number=2).exists()
+
+
+def test_a_reply_whose_stop_was_lost_still_holds_the_follow_up_at_the_last_check(settings):
+    CadenceConfig.objects.create(cadences=AUTO_SEND)
+    plan = first_email_sent()
+
+    def reply_stored_without_its_stop():
+        # The reply was stored, then the process died before its stop_follow_ups ran.
+        InboundReply.objects.create(lead=plan.lead, from_address=plan.lead.email, text="Stop")
+
+    with FakeSMTP() as smtp:
+        smtp.use_in(settings)
+        smtp.on_connect(in_a_thread_of_its_own(reply_stored_without_its_stop))
+        with at_day(plan, 2.01):
+            sweep()
+
+    run = follow_up_run(plan)
+    email = OutboundEmail.objects.get(run=run)
+    assert smtp.messages == []
+    assert email.state == OutboundEmail.State.CANCELLED and email.attempts == 0
+    assert email.error == "follow-ups stopped: the lead replied"
+    assert steps_of(run)["send"].output["state"] == OutboundEmail.State.CANCELLED
+    assert not FollowUp.objects.filter(plan=plan, number=2).exists()
+
+
+def test_with_nothing_in_the_way_the_auto_sent_follow_up_reaches_the_mail_server(settings):
+    CadenceConfig.objects.create(cadences=AUTO_SEND)
+    plan = first_email_sent()
+
+    with FakeSMTP() as smtp:
+        smtp.use_in(settings)
+        with at_day(plan, 2.01):
+            sweep()
+
+    email = OutboundEmail.objects.get(run=follow_up_run(plan))
+    assert email.state == OutboundEmail.State.SENT
+    assert [received.message["Message-ID"] for received in smtp.messages] == [email.message_id]
+    assert FollowUp.objects.filter(plan=plan, number=2).exists()
