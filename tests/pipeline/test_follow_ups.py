@@ -12,13 +12,11 @@ from django.db import connections
 from django.utils import timezone
 
 from pipeline import actions, engine
-from pipeline.agents.defaults import DEFAULT_COMPANY_PROFILE, DEFAULT_CRITERIA
 from pipeline.followups import DEFAULT_CADENCES, stop_reason
 from pipeline.intake.receive import receive_submission
 from pipeline.integrations import email_providers
 from pipeline.models import (
     CadenceConfig,
-    CompanyProfile,
     Draft,
     FollowUp,
     FollowUpPlan,
@@ -26,31 +24,16 @@ from pipeline.models import (
     Lead,
     OutboundEmail,
     PipelineRun,
-    ScoringConfig,
     StepRun,
     Submission,
 )
 from pipeline.outcomes import record_outcome
 from pipeline.unsubscribe import unsubscribe_lead
-from tests.factories import make_lead, make_reviewer, make_submission
+from tests.factories import BUYER, make_lead, make_reviewer, make_submission
 from tests.fakes.smtp import FakeSMTP
 from tests.intake_helpers import deliver, make_source
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-BUYER = (
-    "Hi, we're a 120-person logistics company replacing our spreadsheet-based lead tracking "
-    "this quarter. Could we get a demo next week and pricing for 15 seats? Budget is approved."
-)
-
-
-@pytest.fixture(autouse=True)
-def business_settings(settings):
-    settings.AGENT_STRATEGY = dict.fromkeys(("classify", "enrich", "score", "draft"), "rules")
-    CompanyProfile.objects.create(**DEFAULT_COMPANY_PROFILE)
-    ScoringConfig.objects.create(
-        criteria=DEFAULT_CRITERIA, auto_send_threshold=60, auto_send_labels=["high_intent"]
-    )
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("rules_business")]
 
 
 def drive(run: PipelineRun) -> None:
