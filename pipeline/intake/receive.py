@@ -259,6 +259,8 @@ def _answer(
             f"delivery id {submission.idempotency_key!r} was already used for a different "
             "body; use a new webhook-id (or Idempotency-Key) for a new lead"
         )
+    if submission.response:  # answered before: the same answer, without locking the row
+        return Receipt.from_submission(submission, is_replay=is_replay)
     try:
         return _start_once(submission.pk, start_run, run_options, is_replay=is_replay)
     except (DeliveryConflict, InvalidLead):
