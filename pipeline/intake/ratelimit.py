@@ -1,8 +1,9 @@
 """Fixed-window rate limits on the shared cache (Redis or the database cache).
 
-One counter per key and minute: cache.add() creates it, cache.incr() counts. On Redis both are
-atomic; on the database cache incr is a read then a write, so a burst of concurrent requests
-may overshoot the limit by a few, never undershoot it.
+One counter per key and minute: cache.add() creates it, cache.incr() counts. On Redis both go
+in one MULTI/EXEC round trip (Django's add then incr would be three: SET NX, EXISTS, INCR); on
+the database cache incr is a read then a write, so a burst of concurrent requests may overshoot
+the limit by a few, never undershoot it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest
 
 logger = logging.getLogger(__name__)
@@ -36,12 +38,7 @@ def hit(key: str, limit: int, *, window: int = WINDOW_SECONDS, now: float | None
     bucket = int(now // window)
     cache_key = f"ratelimit:{key}:{bucket}"
     try:
-        cache.add(cache_key, 0, timeout=window * 2)
-        try:
-            count = cache.incr(cache_key)
-        except ValueError:  # the key expired between add and incr
-            cache.set(cache_key, 1, timeout=window * 2)
-            count = 1
+        count = _count(cache_key, window * 2)
     except Exception as error:
         # A broken cache must not turn leads away: let the request through and say so.
         logger.warning("ratelimit.cache_unavailable key=%s error=%s", key, type(error).__name__)
@@ -50,6 +47,26 @@ def hit(key: str, limit: int, *, window: int = WINDOW_SECONDS, now: float | None
         return Verdict(True, count, limit, 0)
     retry_after = max(1, math.ceil((bucket + 1) * window - now))
     return Verdict(False, count, limit, retry_after)
+
+
+def _count(cache_key: str, timeout: int) -> int:
+    """Add one to the counter (created at 0 with `timeout` when missing); returns the new count."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        key = backend.make_and_validate_key(cache_key)
+        client = backend._cache.get_client(key, write=True)
+        # Django's RedisCache stores ints as plain Redis integers, so INCR counts the same value
+        # cache.get() reads.
+        with client.pipeline(transaction=True) as pipeline:
+            pipeline.set(key, 0, ex=timeout, nx=True)
+            pipeline.incr(key)
+            return int(pipeline.execute()[-1])
+    cache.add(cache_key, 0, timeout=timeout)
+    try:
+        return cache.incr(cache_key)
+    except ValueError:  # the key expired between add and incr
+        cache.set(cache_key, 1, timeout=timeout)
+        return 1
 
 
 def client_ip(request: HttpRequest) -> str:

@@ -2,12 +2,17 @@
 
 Order of events, so that nothing received is ever lost:
 1. validate (InvalidLead, nothing stored);
-2. one transaction: find or create the Lead (a person, by normalised email, else phone) and
-   store the Submission exactly as received. Committed before anything else happens;
-3. a second transaction, holding the submission's row lock: create the run (its first steps are
-   enqueued on commit) and record the answer on the submission. A delivery that comes back
-   (a retry, or a copy arriving at the same instant) gets that same answer; if step 3 failed
-   the first time, the retry does it.
+2. one transaction: find or create the Lead (a person, by normalised email, else phone), store
+   the Submission exactly as received, create its run in a savepoint and record the answer on
+   the submission. A run that cannot be created rolls back to the savepoint alone: the
+   submission is still committed, with no answer recorded, and the sender's retry of the
+   delivery or start_pending_runs() starts the run later (in its own transaction, holding the
+   submission's row lock);
+3. after commit: stop the person's follow-ups, give the lead an owner, enqueue the run's first
+   steps (a lost message is re-delivered by the engine's sweeper).
+
+A delivery that comes back (a retry, or a copy arriving at the same instant) meets the unique
+constraint on (source, delivery id), waits for the first copy's commit, and gets its answer.
 """
 
 from __future__ import annotations
@@ -116,15 +121,22 @@ def receive_submission(
             if problem:
                 raise InvalidLead({name: problem})
 
-    if idempotency_key or sender_key:
+    if sender_key:
+        # The unsigned key has no unique constraint: only a lookup finds its earlier delivery.
         earlier = _earlier_delivery(source, idempotency_key, sender_key)
         if earlier is not None:
             return _answer(earlier, payload, start_run, run_options, is_replay=True)
+    # A delivery id seen before is found by its unique constraint, not by a lookup first: most
+    # deliveries are new, and a copy arriving at the same instant needs the constraint anyway.
+    ready: list[int] = []
+    # Inside a caller's transaction the steps are enqueued when that one commits; otherwise
+    # once the lead has its owner, below.
+    dispatch = _enqueue_safely if transaction.get_connection().in_atomic_block else ready.append
     try:
         with transaction.atomic():
             # A trapped bot's submission is kept for staff to see, attached to no one: it
             # neither makes a spam lead per attempt nor joins a real person's history.
-            lead = None if trap_reason else _find_or_create_lead(clean)
+            lead, is_new_person = (None, False) if trap_reason else _find_or_create_lead(clean)
             submission = Submission.objects.create(
                 lead=lead,
                 source=source,
@@ -137,25 +149,90 @@ def receive_submission(
                 trap_reason=trap_reason[:200],
                 **clean.as_dict(),
             )
+            receipt = _start_with_submission(
+                submission,
+                start_run,
+                run_options,
+                is_new_person=is_new_person,
+                dispatch=dispatch,
+            )
     except IntegrityError:
-        # The same delivery arrived at the same instant and was stored first.
+        # The same delivery was stored before, or at the same instant by a copy that committed
+        # first (the insert waited for it).
         earlier = _earlier_delivery(source, idempotency_key, sender_key)
         if earlier is None:
             raise
         return _answer(earlier, payload, start_run, run_options, is_replay=True)
     logger.info(
-        "intake.stored submission_id=%s lead_id=%s channel=%s trapped=%s ms=%d",
+        "intake.stored submission_id=%s lead_id=%s run_id=%s channel=%s trapped=%s ms=%d",
         submission.pk,
         submission.lead_id,
+        receipt.run_id,
         channel,
         bool(trap_reason),
         (time.monotonic() - started) * 1000,
     )
     if lead is not None:
-        # A new submission from a person we are following up: the new conversation wins.
-        stop_quietly(lead.pk, "the lead submitted again")
+        if not is_new_person:
+            # A new submission from a person we are following up: the new conversation wins.
+            stop_quietly(lead.pk, "the lead submitted again")
         assign_owner_quietly(lead, submission=submission)
-    return _answer(submission, payload, start_run, run_options, is_replay=False)
+    # Committed: the run's first steps go to the broker only now, after the lead has its owner.
+    for step_run_id in ready:
+        _enqueue_safely(step_run_id)
+    return receipt
+
+
+def _start_with_submission(
+    submission: Submission,
+    start_run: bool,
+    run_options: dict | None,
+    *,
+    is_new_person: bool,
+    dispatch: engine.Dispatch,
+) -> Receipt:
+    """Inside the transaction that stored `submission`: create its run, record the answer."""
+    run = None
+    if start_run and not submission.is_trapped:
+        try:
+            # engine.start's own transaction is a savepoint here: a failure rolls back the run
+            # alone and leaves the answer unrecorded, so the run is started later.
+            run = engine.start(
+                LEAD.name,
+                lead=submission.lead,
+                submission=submission,
+                options=run_options,
+                dispatch=dispatch,
+            )
+        except Exception as error:
+            logger.exception(
+                "intake.run_not_started submission_id=%s error=%s",
+                submission.pk,
+                type(error).__name__,
+            )
+            return Receipt(
+                submission_id=submission.pk,
+                lead_id=submission.lead_id,
+                run_id=None,
+                duplicate_of=_duplicate_of(submission, is_new_person=is_new_person),
+                is_trapped=submission.is_trapped,
+            )
+    submission.response = {
+        "lead_id": submission.lead_id,
+        "run_id": run.pk if run else None,
+        "duplicate_of": _duplicate_of(submission, is_new_person=is_new_person),
+        "submission_id": submission.pk,
+    }
+    Submission.objects.filter(pk=submission.pk).update(response=submission.response)
+    return Receipt.from_submission(submission, is_replay=False)
+
+
+def _duplicate_of(submission: Submission, *, is_new_person: bool) -> int | None:
+    """The lead, when this person had submitted before; None for a new person (or a trap)."""
+    if submission.is_trapped or is_new_person:
+        return None
+    earlier = Submission.objects.filter(lead_id=submission.lead_id, pk__lt=submission.pk)
+    return submission.lead_id if earlier.exists() else None
 
 
 def _earlier_delivery(
@@ -182,6 +259,8 @@ def _answer(
             f"delivery id {submission.idempotency_key!r} was already used for a different "
             "body; use a new webhook-id (or Idempotency-Key) for a new lead"
         )
+    if submission.response:  # answered before: the same answer, without locking the row
+        return Receipt.from_submission(submission, is_replay=is_replay)
     try:
         return _start_once(submission.pk, start_run, run_options, is_replay=is_replay)
     except (DeliveryConflict, InvalidLead):
@@ -244,14 +323,10 @@ def _start_once(
                 options=run_options,
                 dispatch=_enqueue_safely,
             )
-        earlier = Submission.objects.filter(lead_id=submission.lead_id, pk__lt=submission.pk)
-        duplicate_of = (
-            submission.lead_id if not submission.is_trapped and earlier.exists() else None
-        )
         submission.response = {
             "lead_id": submission.lead_id,
             "run_id": run.pk if run else None,
-            "duplicate_of": duplicate_of,
+            "duplicate_of": _duplicate_of(submission, is_new_person=False),
             "submission_id": submission.pk,
         }
         submission.save(update_fields=["response"])
@@ -296,16 +371,19 @@ def _lead_columns(clean: LeadFields) -> dict[str, str]:
     }
 
 
-def _find_or_create_lead(clean: LeadFields) -> Lead:
-    """The person these fields belong to; created when new. Safe against concurrent creation."""
+def _find_or_create_lead(clean: LeadFields) -> tuple[Lead, bool]:
+    """The person these fields belong to, and whether it is new (created now).
+
+    Safe against concurrent creation.
+    """
     for _ in range(3):
         lead = _find_lead(clean)
         if lead is not None:
             _fill_blanks(lead, clean)
-            return lead
+            return lead, False
         try:
             with transaction.atomic():
-                return Lead.objects.create(**_lead_columns(clean))
+                return Lead.objects.create(**_lead_columns(clean)), True
         except IntegrityError:
             # Someone created this person a moment ago; their row is committed: look again.
             continue

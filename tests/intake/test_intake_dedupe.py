@@ -197,23 +197,24 @@ def test_two_first_submissions_of_a_new_person_at_the_same_instant_make_one_lead
 
 
 @pytest.mark.django_db
-def test_a_copy_that_misses_the_first_in_its_pre_check_still_gets_the_same_answer(monkeypatch):
+def test_a_delivery_seen_before_is_answered_from_the_unique_constraint_alone(monkeypatch):
     source, _ = make_source()
     fields = {"email": "race@example.org"}
     first = receive_submission(fields, channel="webhook", source=source, idempotency_key="k1")
     real_lookup = receive._earlier_delivery
     lookups = []
 
-    def misses_once(*args):
+    def counted(*args):
         lookups.append(args)
-        return None if len(lookups) == 1 else real_lookup(*args)
+        return real_lookup(*args)
 
-    monkeypatch.setattr(receive, "_earlier_delivery", misses_once)
+    monkeypatch.setattr(receive, "_earlier_delivery", counted)
     second = receive_submission(fields, channel="webhook", source=source, idempotency_key="k1")
 
-    assert len(lookups) == 2  # the insert hit the unique constraint and looked again
+    assert len(lookups) == 1  # no lookup before the insert: the constraint found the copy
     assert second.as_json() == first.as_json() and second.is_replay
     assert Submission.objects.count() == 1
+    assert PipelineRun.objects.count() == 1
 
 
 @pytest.mark.django_db

@@ -521,6 +521,40 @@ def test_a_run_that_cannot_be_created_is_accepted_and_the_retry_creates_it(
     assert Submission.objects.count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_database_error_while_creating_the_run_still_commits_the_submission(
+    client, source, monkeypatch
+):
+    from django.db import DatabaseError, connection, transaction
+
+    from pipeline.intake.receive import start_pending_runs
+
+    monkeypatch.setattr(engine, "enqueue", lambda step_run_id: None)
+    real_start = engine.start
+
+    def start_then_fail_in_sql(*args, **kwargs):
+        with transaction.atomic():  # as engine.start: its writes are rolled back with it
+            real_start(*args, **kwargs)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT * FROM no_such_table_for_this_test")
+
+    monkeypatch.setattr(engine, "start", start_then_fail_in_sql)
+    response = deliver(client, *source, LEAD)
+
+    assert response.status_code == 202
+    assert response.json()["run_id"] is None
+    submission = Submission.objects.get(pk=response.json()["submission_id"])
+    assert submission.lead.email == LEAD["email"] and submission.response == {}
+    assert not PipelineRun.objects.exists()
+    with pytest.raises(DatabaseError):  # the failure was real SQL, not a stub
+        start_then_fail_in_sql("lead", lead=submission.lead, submission=submission)
+
+    monkeypatch.setattr(engine, "start", real_start)
+    assert start_pending_runs(older_than_seconds=0) == 1
+    submission.refresh_from_db()
+    assert submission.response["run_id"] == PipelineRun.objects.get(submission=submission).pk
+
+
 def test_unsigned_requests_do_not_use_up_the_sender_s_allowance(client, source):
     webhook_source, secret = source
     webhook_source.rate_limit_per_minute = 1
