@@ -192,31 +192,44 @@ def _start_with_submission(
     dispatch: engine.Dispatch,
 ) -> Receipt:
     """Inside the transaction that stored `submission`: create its run, record the answer."""
-    run = None
-    if start_run and not submission.is_trapped:
-        try:
-            # engine.start's own transaction is a savepoint here: a failure rolls back the run
-            # alone and leaves the answer unrecorded, so the run is started later.
-            run = engine.start(
-                LEAD.name,
-                lead=submission.lead,
-                submission=submission,
-                options=run_options,
-                dispatch=dispatch,
-            )
-        except Exception as error:
-            logger.exception(
-                "intake.run_not_started submission_id=%s error=%s",
-                submission.pk,
-                type(error).__name__,
-            )
-            return Receipt(
-                submission_id=submission.pk,
-                lead_id=submission.lead_id,
-                run_id=None,
-                duplicate_of=_duplicate_of(submission, is_new_person=is_new_person),
-                is_trapped=submission.is_trapped,
-            )
+    try:
+        # engine.start's own transaction is a savepoint here: a failure rolls back the run
+        # alone and leaves the answer unrecorded, so the run is started later.
+        run = _new_run(submission, start_run, run_options, dispatch)
+    except Exception as error:
+        logger.exception(
+            "intake.run_not_started submission_id=%s error=%s",
+            submission.pk,
+            type(error).__name__,
+        )
+        return Receipt(
+            submission_id=submission.pk,
+            lead_id=submission.lead_id,
+            run_id=None,
+            duplicate_of=_duplicate_of(submission, is_new_person=is_new_person),
+            is_trapped=submission.is_trapped,
+        )
+    _record_answer(submission, run, is_new_person=is_new_person)
+    return Receipt.from_submission(submission, is_replay=False)
+
+
+def _new_run(
+    submission: Submission, start_run: bool, run_options: dict | None, dispatch: engine.Dispatch
+) -> PipelineRun | None:
+    """The submission's run, created; None when it gets none (a trapped bot, or not asked)."""
+    if not start_run or submission.is_trapped:
+        return None
+    return engine.start(
+        LEAD.name,
+        lead=submission.lead,
+        submission=submission,
+        options=run_options,
+        dispatch=dispatch,
+    )
+
+
+def _record_answer(submission: Submission, run: PipelineRun | None, *, is_new_person: bool) -> None:
+    """Store the 202 answer on the submission: a replay of this delivery gets the same one."""
     submission.response = {
         "lead_id": submission.lead_id,
         "run_id": run.pk if run else None,
@@ -224,7 +237,6 @@ def _start_with_submission(
         "submission_id": submission.pk,
     }
     Submission.objects.filter(pk=submission.pk).update(response=submission.response)
-    return Receipt.from_submission(submission, is_replay=False)
 
 
 def _duplicate_of(submission: Submission, *, is_new_person: bool) -> int | None:
@@ -314,22 +326,8 @@ def _start_once(
         )
         if submission.response:
             return Receipt.from_submission(submission, is_replay=is_replay)
-        run = None
-        if start_run and not submission.is_trapped:
-            run = engine.start(
-                LEAD.name,
-                lead=submission.lead,
-                submission=submission,
-                options=run_options,
-                dispatch=_enqueue_safely,
-            )
-        submission.response = {
-            "lead_id": submission.lead_id,
-            "run_id": run.pk if run else None,
-            "duplicate_of": _duplicate_of(submission, is_new_person=False),
-            "submission_id": submission.pk,
-        }
-        submission.save(update_fields=["response"])
+        run = _new_run(submission, start_run, run_options, _enqueue_safely)
+        _record_answer(submission, run, is_new_person=False)
     return Receipt.from_submission(submission, is_replay=is_replay)
 
 

@@ -12,28 +12,15 @@ from django.db import connections
 from django.utils import timezone
 
 from pipeline import engine
-from pipeline.dev.models import StepExecution
 from pipeline.integrations import outbox
 from pipeline.models import Draft, OutboundEmail, PipelineRun, StepRun
+from tests.engine.test_engine import executions, steps_of
 from tests.engine_pipelines import Hold
 from tests.factories import make_lead
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 Status = StepRun.Status
-
-
-def steps_of(run: PipelineRun) -> dict[str, StepRun]:
-    return {step_run.name: step_run for step_run in run.steps.all()}
-
-
-def executions(run: PipelineRun) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for name in StepExecution.objects.filter(step_run__run=run).values_list(
-        "step_run__name", flat=True
-    ):
-        counts[name] = counts.get(name, 0) + 1
-    return counts
 
 
 def sweep_inline() -> dict[str, int]:
