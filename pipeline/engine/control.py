@@ -53,22 +53,16 @@ def start(
             options=options or {},
         )
         roots = {step.name for step in definition.steps if not step.needs}
-        step_runs = StepRun.objects.bulk_create(
+        ids = store.insert_steps(
+            run,
             [
-                StepRun(
-                    run=run,
-                    name=step.name,
-                    status=Status.QUEUED if step.name in roots else Status.PENDING,
-                    ready_at=now if step.name in roots else None,
-                    queued_at=now if step.name in roots else None,
-                )
+                (step.name, Status.QUEUED, now, now)
+                if step.name in roots
+                else (step.name, Status.PENDING, None, None)
                 for step in definition.steps
-            ]
+            ],
         )
-        # bulk_create sets primary keys on PostgreSQL and SQLite; fetch them if not.
-        if any(step_run.pk is None for step_run in step_runs):
-            step_runs = list(run.steps.all())
-        ready_ids = [step_run.pk for step_run in step_runs if step_run.name in roots]
+        ready_ids = [ids[step.name] for step in definition.steps if step.name in roots]
         transaction.on_commit(lambda: [dispatch(step_run_id) for step_run_id in ready_ids])
     events.log("run.started", run_id=run.pk, pipeline=pipeline, version=definition.version)
     return run

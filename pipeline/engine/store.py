@@ -36,6 +36,72 @@ def step_states(run: PipelineRun) -> StepStates:
         return {name: [status, pk] for name, status, pk in cursor.fetchall()}
 
 
+# The columns a new run's StepRun rows set; every other column gets its model default.
+NEW_STEP_FIELDS = ("run", "name", "status", "ready_at", "queued_at")
+
+
+def insert_steps(run: PipelineRun, rows: list[tuple[str, str, Any, Any]]) -> dict[str, int]:
+    """INSERT a new run's StepRuns, (name, status, ready_at, queued_at) each, in one statement.
+
+    Returns name -> primary key. Plain SQL with the other columns' defaults prepared once per
+    process: bulk_create builds the same statement in about twice the CPU, on every run start.
+    """
+    connection = db_connection()
+    if not connection.features.can_return_rows_from_bulk_insert:
+        made = StepRun.objects.bulk_create(
+            [
+                StepRun(run=run, name=name, status=status, ready_at=ready, queued_at=queued)
+                for name, status, ready, queued in rows
+            ]
+        )
+        if any(step_run.pk is None for step_run in made):
+            made = list(run.steps.all())
+        return {step_run.name: step_run.pk for step_run in made}
+    columns, defaults, placeholders = _insert_shape(connection)
+    meta = StepRun._meta
+    params: list[Any] = []
+    for name, status, ready, queued in rows:
+        params += [
+            run.pk,
+            name,
+            status,
+            meta.get_field("ready_at").get_db_prep_save(ready, connection),
+            meta.get_field("queued_at").get_db_prep_save(queued, connection),
+            *defaults,
+        ]
+    qn = connection.ops.quote_name
+    sql = (
+        # Identifiers come from the model's meta; every value is a parameter.
+        f"INSERT INTO {qn(meta.db_table)} ({columns}) VALUES "  # noqa: S608
+        + ", ".join([placeholders] * len(rows))
+        + f" RETURNING {qn('id')}, {qn('name')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {name: pk for pk, name in cursor.fetchall()}
+
+
+_insert_shapes: dict[str, tuple[str, list[Any], str]] = {}
+
+
+def _insert_shape(connection) -> tuple[str, list[Any], str]:
+    """The column list, the prepared defaults of the columns not in NEW_STEP_FIELDS, and one
+    row's placeholders; built once per database alias (the defaults are constants)."""
+    shape = _insert_shapes.get(connection.alias)
+    if shape is None:
+        qn = connection.ops.quote_name
+        meta = StepRun._meta
+        given = [meta.get_field(name) for name in NEW_STEP_FIELDS]
+        rest = [
+            field for field in meta.concrete_fields if not field.primary_key and field not in given
+        ]
+        columns = ", ".join(qn(field.column) for field in given + rest)
+        defaults = [field.get_db_prep_save(field.get_default(), connection) for field in rest]
+        placeholders = "(" + ", ".join(["%s"] * (len(given) + len(rest))) + ")"
+        shape = _insert_shapes[connection.alias] = (columns, defaults, placeholders)
+    return shape
+
+
 def db_connection():
     return connections[router.db_for_write(StepRun)]
 

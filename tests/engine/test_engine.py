@@ -198,6 +198,27 @@ def test_a_second_delivery_of_the_same_step_does_nothing():
     assert executions(run)["classify"] == 1
 
 
+def test_a_new_run_has_its_roots_queued_and_every_other_column_at_its_default():
+    dispatched: list[int] = []
+    run = engine.start("test-diamond", lead=make_lead(), dispatch=dispatched.append)
+    steps = steps_of(run)
+    # The roots (steps that need nothing) are queued and handed to the broker, the rest wait.
+    assert dispatched == [steps["classify"].pk]
+    assert steps["classify"].status == StepRun.Status.QUEUED
+    assert steps["classify"].ready_at == steps["classify"].queued_at == run.started_at
+    set_by_start = {"id", "run", "name", "status", "ready_at", "queued_at"}
+    for name, step_run in steps.items():
+        if name != "classify":
+            assert (step_run.status, step_run.ready_at, step_run.queued_at) == (
+                StepRun.Status.PENDING,
+                None,
+                None,
+            )
+        for field in StepRun._meta.concrete_fields:
+            if field.name not in set_by_start:
+                assert getattr(step_run, field.attname) == field.get_default(), (name, field.name)
+
+
 def test_the_sweeper_requeues_a_step_whose_lease_expired():
     lead = make_lead()
     dispatched: list[int] = []
