@@ -30,6 +30,10 @@ _RULE_NOUNS = r"(?:instructions?|prompts?|rules|guidelines|directions|directives
 PATTERNS: dict[str, list[re.Pattern[str]]] = {
     "instruction_override": [
         re.compile(rf"\b{_OVERRIDE_VERBS}\b{_PRIOR}{_RULE_NOUNS}\b", _I),
+        re.compile(
+            rf"\b(?:ignore|disregard|override|bypass)\s+(?:all\s+|any\s+)?(?:your|the|its)\s+\w+\s+{_RULE_NOUNS}\b",
+            _I,
+        ),
         re.compile(r"\b(?:new|updated|revised|real|actual)\s+(?:system\s+)?instructions?\s*:", _I),
         re.compile(r"\bfrom now on,?\s+(?:you|the assistant|ai)\b", _I),
         re.compile(
@@ -73,6 +77,26 @@ PATTERNS: dict[str, list[re.Pattern[str]]] = {
             _I,
         ),
         re.compile(r"^\s*#{2,}\s*(?:system|instructions?|new task)\b", _IM),
+        # The same role lines in the other languages leads arrive in, and as chat-format JSON.
+        re.compile(
+            r"^\s*[\[(<#*]*\s*(?:système|systeme|sistema|systém|systeem|systemnachricht|systemhinweis|systemanweisung"
+            r"|assistente|asistente|assistent|asystent|administrateur|administrador|amministratore|beheerder)"
+            r"\s*(?:message|prompt|note|nota|hinweis|override)?\s*[\])>*]*\s*:",
+            _IM,
+        ),
+        re.compile(r"[\"']role[\"']\s*:\s*[\"'](?:system|assistant|developer)[\"']", _I),
+        re.compile(
+            r"\b(?:label|classification|intent|lead[_ ]score|score)\s*[=:]\s*[\"']?(?:high[_ -]?intent|hot|enterprise|vip|qualified|100)\b"
+            r"|\bpriority\s*=\s*(?:high|urgent|top|vip)\b",
+            _I,
+        ),
+        # The same label in the middle of a line or inside an HTML comment, followed by an order.
+        re.compile(
+            r"(?:<!--[^>]{0,40}|[(\[{.?!:;,]\s*)\b(?:ai|a\.i\.|assistant|classifier|llm|bot|model|system)\s*:\s*"
+            r"(?:please\s+)?(?:ignore|mark|classify|label|tag|give|set|output|print|reveal|approve|send|forward|treat|score|share|rate|reply|respond|include|add|notify|escalate|prioriti[sz]e)\b",
+            _I,
+        ),
+        re.compile(r"<!--[^>]*\b(?:ai|assistant|classifier|llm|chatbot|gpt|model)\b[^>]*-->", _I),
     ],
     "prompt_extraction": [
         re.compile(
@@ -116,6 +140,10 @@ PATTERNS: dict[str, list[re.Pattern[str]]] = {
             _I,
         ),
         re.compile(
+            r"\b(?:prices?|price list|pricing|discounts?|contracts?|deals?|data|details)\s+(?:of|for|from|with)\s+(?:your\s+|the\s+)?(?:other|all|existing|previous)\s+(?:customers|clients|leads|users|accounts)\b",
+            _I,
+        ),
+        re.compile(
             r"\b(?:internal notes|database dump|your api keys?|your credentials|admin password)\b",
             _I,
         ),
@@ -145,6 +173,18 @@ PATTERNS: dict[str, list[re.Pattern[str]]] = {
         re.compile(
             r"\b(?:offer|give|promise)\s+(?:me|us)\s+(?:a\s+)?\d+\s?%\s+(?:discount|off)\b", _I
         ),
+        re.compile(
+            r"\b(?:give|offer|promise|apply|grant|approve|send)\s+(?:me|us)?\s*(?:the|a|an)?\s*\d+\s?%\s+(?:\w+\s+)?(?:discount|off)\b",
+            _I,
+        ),
+        re.compile(
+            r"\b(?:classifier|model|assistant|ai|system|bot)\s+(?:must|should|shall|will|has to)\s+(?:output|return|answer|classify|label|mark|score|respond)\b",
+            _I,
+        ),
+        re.compile(
+            r"\b(?:classify|label|mark|tag|categori[sz]e|score)\s+as\s+(?:an?\s+)?(?:high[\s_-]?intent|hot|qualified|priority|vip|enterprise|top)\b",
+            _I,
+        ),
     ],
     "ai_addressed": [
         re.compile(
@@ -160,6 +200,12 @@ PATTERNS: dict[str, list[re.Pattern[str]]] = {
         ),
         re.compile(
             r"\bif you(?:'re| are) an? (?:ai|assistant|bot|language model|llm|automated)\b", _I
+        ),
+        # Addressed to "the AI" in the other languages: an die KI, à l'IA, para la IA, voor de AI.
+        re.compile(
+            r"\b(?:an die|für die|liebe|hallo|à l'|pour l'|chère|para la|para a|a la|per l'|all'|cara|voor de|beste|dla)\s*(?:ki|ia|ai)\b"
+            r"|\b(?:ki|ia)-?(?:assistent\w*|asistente|assistente|assistant)\b|\bassistant (?:ia|ai)\b",
+            _I,
         ),
         re.compile(
             r"\b(?:ai|assistant|bot|model|llm|gpt)s? (?:reading|processing|screening|reviewing) this\b",
@@ -180,7 +226,7 @@ PATTERNS: dict[str, list[re.Pattern[str]]] = {
     ],
     "reply_manipulation": [
         re.compile(
-            r"\b(?:in|to|into) (?:your|the) (?:reply|response|answer|email|draft)\b[^.\n]{0,60}\b(?:include|add|say|write|mention|put|insert|state)\b",
+            r"\b(?:in|to|into) (?:your|the) (?:reply|response|answer|email|draft)\b[^.\n]{0,60}\b(?:include|add|say|write|mention|put|insert|state|confirm|promise|guarantee|offer|agree)\b",
             _I,
         ),
         re.compile(

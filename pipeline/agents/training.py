@@ -25,6 +25,7 @@ TRAINING_FILES: tuple[Path, ...] = (
     learned.DATA_DIR / "dev_leads_b.jsonl",
     learned.DATA_DIR / "dev_leads_c.jsonl",
     learned.DATA_DIR / "dev_leads_d.jsonl",
+    learned.DATA_DIR / "dev_leads_e.jsonl",
 )
 # Held-out sets are named labelled_leads*.jsonl.
 HELD_OUT_PREFIX = "labelled_leads"

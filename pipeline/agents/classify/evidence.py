@@ -42,9 +42,12 @@ class Evidence:
 
     @property
     def is_pitch(self) -> bool:
-        """The sender offers their own services."""
+        """The sender offers their own services: one clear pitch signal, not a hint such as
+        "quick call" or "agency" that buyers and spam use too."""
         return bool(
-            self.signals.vendor or "vendor" in self.concepts or self.signals.seller_voice >= 2
+            self.signals.vendor.weight >= 2.0
+            or "vendor" in self.concepts
+            or self.signals.seller_voice >= 2
         )
 
     @property

@@ -59,6 +59,17 @@ def fact_features(evidence: Evidence) -> dict[str, float]:
     }
     if signals.links:
         features[f"m:links={min(len(signals.links), 3)}"] = 1.0
+    # Seat counts beside account words ("invoice for 15 licences", "22 users can't log in") are
+    # the customer's account, not a purchase, unless the message also asks for more seats.
+    if (
+        signals.support.weight >= 2.0
+        and "team_size" in evidence.concepts
+        and "more_seats" not in evidence.concepts
+    ):
+        features["m:account_seats"] = 1.0
+    # A pitch borrows buying words: "book a demo" from someone who offers their own services.
+    if evidence.is_pitch and any(word in evidence.concepts for word in ("demo", "price", "trial")):
+        features["m:pitch_with_buying_words"] = 1.0
     # A real request that carries an injection keeps the label of the request: the injection is
     # a flag for a human, not a feature. Only a message that is nothing but instructions is.
     if signals.injection.detected and not evidence.has_request:

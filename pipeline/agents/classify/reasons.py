@@ -91,6 +91,8 @@ _FEATURE_NAMES = {
     "m:individual_voice": "writes as a private person",
     "m:academic_domain": "school or university address",
     "m:short": "very short message",
+    "m:account_seats": "seat counts of an existing account",
+    "m:pitch_with_buying_words": "a pitch that borrows buying words",
 }
 
 
