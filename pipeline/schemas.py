@@ -31,6 +31,19 @@ Flag = Literal[
     # HTML, script URLs or template syntax in a field: a human reads it first.
     "markup",
 ]
+# Flags that name a wrong inbox (the wrong-fit categories, and an existing customer's account).
+# On any label they keep a lead from an automatic sales reply: a human reads it first.
+WRONG_INBOX_FLAGS: frozenset[str] = frozenset(
+    {
+        "job_applicant",
+        "vendor_pitch",
+        "support_request",
+        "press",
+        "partnership",
+        "consumer",
+        "support",
+    }
+)
 Strategy = Literal["rules", "claude"]
 
 # The sectors a company profile names (enrichment maps what it reads onto these).

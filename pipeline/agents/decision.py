@@ -8,7 +8,7 @@ The rules, first match wins; the reason names the rule and its numbers:
  3. injection (or a lead flagged by a human, unsubscribed)  -> review
  4. markup in a field                                        -> review
  5. support or account request from an existing customer    -> review (the draft points to support)
- 6. wrong fit                                                -> review
+ 6. wrong fit, or signs of a wrong inbox (vendor pitch, private person) on any label -> review
  7. no email address; 8. disposable address                 -> review
  9. low intent scoring below the review floor               -> review, no draft
 10. label not enabled for auto-send; 11. auto-send paused   -> review
@@ -20,7 +20,7 @@ The rules, first match wins; the reason names the rule and its numbers:
 
 from __future__ import annotations
 
-from pipeline.schemas import Classification, Decision, Score
+from pipeline.schemas import WRONG_INBOX_FLAGS, Classification, Decision, Score
 
 # Below this the classifier is unsure a lead is spam; a human looks before it is thrown away.
 # (How sure it must be before anything is auto-sent is the scoring configuration's
@@ -90,6 +90,13 @@ def decide(
         )
     if label == "wrong_fit":
         return Decision(action="review", reason="Wrong-fit replies always go to review.")
+    if flags & WRONG_INBOX_FLAGS:
+        shown = ", ".join(sorted(flag.replace("_", " ") for flag in flags & WRONG_INBOX_FLAGS))
+        return Decision(
+            action="review",
+            reason=f"Classified {label.replace('_', ' ')}, but with signs of a wrong inbox "
+            f"({shown}): a human reads it first; never an automatic sales reply.",
+        )
     if not has_email:
         return Decision(action="review", reason="No email address: a human replies by phone.")
     if "disposable_email" in flags:

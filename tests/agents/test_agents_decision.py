@@ -226,3 +226,11 @@ def test_possible_spam_is_marked_for_the_review_queue():
     decision = decide(_case("low_intent", 0.6, spam_probability=0.5), Score(value=50), **DEFAULTS)
 
     assert decision.possible_spam and not decision.draft
+
+
+@pytest.mark.parametrize("flag", ["vendor_pitch", "consumer", "support", "partnership"])
+def test_a_buyer_with_signs_of_a_wrong_inbox_is_never_auto_sent(flag):
+    result = decide(classification(flags=[flag]), Score(value=95), **DEFAULTS)
+
+    assert result.action == "review"
+    assert "never an automatic sales reply" in result.reason

@@ -7,7 +7,7 @@ held-out set.
 
 import pytest
 
-from pipeline.agents.classify import rules
+from pipeline.agents.classify import classify, gather_evidence, rules
 from pipeline.agents.evaluate import simulate_decision
 from pipeline.agents.injection import detect_injection
 from pipeline.schemas import LeadInput
@@ -191,6 +191,20 @@ def test_a_customer_buying_more_seats_or_an_agency_buying_for_itself_stays_high_
 
     assert result.label == "high_intent", result.reasons
     assert "support" not in result.flags
+
+
+def test_clear_signs_of_a_pitch_flag_a_lead_read_as_a_buyer():
+    lead = _lead(
+        "Your competitors rank above you on G2. We help SaaS companies like yours collect "
+        "reviews; packages start at $900 a month. Could I send you a free audit?",
+        "nina@reviewlift.example",
+        "ReviewLift",
+    )
+
+    evidence = gather_evidence(lead)
+
+    assert evidence.rule.categories["vendor_pitch"] >= 2.5
+    assert "vendor_pitch" in classify(lead).output.flags
 
 
 @pytest.mark.parametrize(

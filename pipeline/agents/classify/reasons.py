@@ -56,6 +56,27 @@ def fact_reasons(evidence: Evidence, flags: list[Flag]) -> list[str]:
     return reasons
 
 
+# How strong the rules' evidence of a wrong inbox must be to flag a lead the model reads as a
+# buyer or a browser. Chosen on the development sets, where no high-intent row reaches the vendor
+# floor and two of about 250 reach the consumer or support floor; the flag only sends the lead
+# to a human instead of an automatic reply.
+WRONG_INBOX_FLOORS: dict[str, tuple[str, float]] = {
+    "vendor_pitch": ("vendor_pitch", 2.5),
+    "consumer": ("consumer", 3.0),
+    "support_request": ("support", 3.0),
+}
+
+
+def wrong_inbox_flags(evidence: Evidence) -> list[Flag]:
+    """Flags for clear signs of a vendor pitch, a private person or a customer's account,
+    whatever the label: the decision never sends an automatic sales reply to them."""
+    return [
+        flag  # type: ignore[misc]
+        for category, (flag, floor) in WRONG_INBOX_FLOORS.items()
+        if evidence.rule.categories.get(category, 0.0) >= floor
+    ]
+
+
 def flags_for(label: str, evidence: Evidence) -> list[Flag]:
     signals = evidence.signals
     flags: list[Flag] = fact_flags(signals)
@@ -63,6 +84,8 @@ def flags_for(label: str, evidence: Evidence) -> list[Flag]:
         flags.append(wrong_fit_category(evidence))  # type: ignore[arg-type]
     if label != "spam" and is_support(label, evidence):
         flags.append("support")
+    if label in ("high_intent", "low_intent"):
+        flags.extend(wrong_inbox_flags(evidence))
     if label == "spam":
         if signals.links:
             flags.append("link_spam")
