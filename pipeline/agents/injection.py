@@ -181,6 +181,19 @@ PATTERNS: dict[str, list[re.Pattern[str]]] = {
             r"\b(?:classifier|model|assistant|ai|system|bot)\s+(?:must|should|shall|will|has to)\s+(?:output|return|answer|classify|label|mark|score|respond)\b",
             _I,
         ),
+        # Steering the review itself: "do not flag this", "this lead is pre-approved".
+        re.compile(
+            r"\b(?:do not|don't|never)\s+(?:flag|review|escalate|filter|screen)\s+(?:this|me|it|my)\b"
+            r"|\b(?:mark|treat|classify|tag)\s+(?:this|it|me)\s+as\s+(?:safe|not spam|legitimate|verified|whitelisted)\b"
+            r"|\bthis (?:message|lead|request|submission|email) (?:is|has been) (?:pre-?approved|verified|whitelisted|authori[sz]ed)\b",
+            _I,
+        ),
+        # A discount demanded rather than asked about.
+        re.compile(
+            r"\b(?:demand|insist on|entitled to|expect|require)\w*\s+(?:a\s+|an\s+|the\s+)?\d+\s?%\s+(?:\w+\s+)?(?:discount|off)\b"
+            r"|\b100\s?%\s+discount\b|\b(?:free forever|lifetime free|free for life)\b",
+            _I,
+        ),
         re.compile(
             r"\b(?:classify|label|mark|tag|categori[sz]e|score)\s+as\s+(?:an?\s+)?(?:high[\s_-]?intent|hot|qualified|priority|vip|enterprise|top)\b",
             _I,
