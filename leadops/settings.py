@@ -110,6 +110,12 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
 else:
     _database["CONN_MAX_AGE"] = envint("CONN_MAX_AGE", 60, minimum=0)
     _database["CONN_HEALTH_CHECKS"] = True
+    # Server-side binding with prepared statements: PostgreSQL plans the engine's few
+    # statements once per connection instead of on every hop (about 40 % of its CPU per run).
+    # Off behind a pooler in transaction mode (pgbouncer), where a connection's prepared
+    # statements are not there on the next transaction's server connection.
+    if envbool("DATABASE_PREPARED_STATEMENTS", True):
+        _database.setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=2)
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -61,9 +61,6 @@ class _Claimed:
     """A successor this worker claimed in the transaction that recorded its last need."""
 
     step_run_id: int
-    run_id: int
-    name: str
-    needs: tuple[str, ...]
 
 
 # What a worker does next: claim a queued step by id, run a step it already claimed, or stop.
@@ -77,7 +74,7 @@ def execute(step_run_id: int, *, dispatch: queue.Dispatch | None = None) -> None
     next_step: Next = step_run_id
     while next_step is not None:
         if isinstance(next_step, _Claimed):
-            loaded = _load_claimed(next_step, me)
+            loaded = _load(next_step.step_run_id, me)
         else:
             loaded = _claim(next_step, me)
         if loaded is None:
@@ -89,7 +86,7 @@ def execute(step_run_id: int, *, dispatch: queue.Dispatch | None = None) -> None
 
 
 def _execute_one(
-    step_run: StepRun, need_rows: list[dict] | None, me: str, dispatch: queue.Dispatch
+    step_run: StepRun, need_rows: list[dict], me: str, dispatch: queue.Dispatch
 ) -> Next:
     run = step_run.run
     definition = get_pipeline(run.pipeline_name)
@@ -143,7 +140,7 @@ def _execute_one(
     )
 
 
-def _claim(step_run_id: int, me: str) -> tuple[StepRun, None] | None:
+def _claim(step_run_id: int, me: str) -> tuple[StepRun, list[dict]] | None:
     """Take the step if it is queued and due: exactly one caller wins the conditional UPDATE."""
     now = timezone.now()
     claimed = store.update_step(
@@ -163,43 +160,23 @@ def _claim(step_run_id: int, me: str) -> tuple[StepRun, None] | None:
     if not claimed:
         events.log("step.claim_skipped", step_run_id=step_run_id)
         return None
-    step_run = StepRun.objects.select_related(
-        "run", *(f"run__{name}" for name in related_rows())
-    ).get(pk=step_run_id)
+    return _load(step_run_id, me)
+
+
+def _load(step_run_id: int, me: str) -> tuple[StepRun, list[dict]] | None:
+    """A step claimed by this worker, with its run, related rows and needs (one query)."""
+    loaded = store.load_claimed(step_run_id, related_rows())
+    step_run = loaded[0] if loaded else None
+    if step_run is None or step_run.status != Status.RUNNING or step_run.worker_id != me:
+        events.log("step.claim_lost", step_run_id=step_run_id, level=logging.WARNING)
+        return None
     if step_run.run.status in PipelineRun.STOPPED:
         _drop(step_run, me)  # cancelled between our claim and this read
         return None
+    steps = loaded[1]
+    needs = get_pipeline(step_run.run.pipeline_name).step(step_run.name).needs
     events.log("step.claimed", run_id=step_run.run_id, step=step_run.name, attempt=step_run.attempt)
-    return step_run, None
-
-
-def _load_claimed(claimed: _Claimed, me: str) -> tuple[StepRun, list[dict]] | None:
-    """The step this worker claimed, and the steps it needs, in one query."""
-    rows = StepRun.objects.select_related(
-        "run", *(f"run__{name}" for name in related_rows())
-    ).filter(run_id=claimed.run_id, name__in=(claimed.name, *claimed.needs))
-    step_run = None
-    need_rows = []
-    for row in rows:
-        if row.pk == claimed.step_run_id:
-            step_run = row
-        else:
-            need_rows.append(
-                {
-                    "name": row.name,
-                    "status": row.status,
-                    "output": row.output,
-                    "skip_reason": row.skip_reason,
-                }
-            )
-    if step_run is None or step_run.status != Status.RUNNING or step_run.worker_id != me:
-        events.log("step.claim_lost", step_run_id=claimed.step_run_id, level=logging.WARNING)
-        return None
-    if step_run.run.status in PipelineRun.STOPPED:
-        _drop(step_run, me)  # cancelled after the finish that claimed it for us
-        return None
-    events.log("step.claimed", run_id=step_run.run_id, step=step_run.name, attempt=step_run.attempt)
-    return step_run, need_rows
+    return step_run, [steps[name] for name in needs if name in steps]
 
 
 def _drop(step_run: StepRun, me: str) -> None:
@@ -220,15 +197,7 @@ def _drop(step_run: StepRun, me: str) -> None:
     events.log("step.dropped", run_id=step_run.run_id, step=step_run.name)
 
 
-def _context(
-    run: PipelineRun, step_run: StepRun, step: Step, need_rows: list[dict] | None = None
-) -> StepContext:
-    if need_rows is None:
-        need_rows = list(
-            StepRun.objects.filter(run=run, name__in=step.needs).values(
-                "name", "status", "output", "skip_reason"
-            )
-        )
+def _context(run: PipelineRun, step_run: StepRun, step: Step, need_rows: list[dict]) -> StepContext:
     needs = {row["name"]: row for row in need_rows}
     outputs = {name: row["output"] for name, row in needs.items()}
     skipped = {
@@ -371,9 +340,7 @@ def _finish(
     # Continue with the claimed successor here; hand the other branches to the queue.
     for step_run_id in ready[1:]:
         transaction.on_commit(lambda step_run_id=step_run_id: dispatch(step_run_id))
-    claimed_id = ready[0]
-    name = next(name for name, (_, pk) in steps.items() if pk == claimed_id)
-    return _Claimed(claimed_id, step_run.run_id, name, definition.step(name).needs)
+    return _Claimed(ready[0])
 
 
 def _fail_attempt(

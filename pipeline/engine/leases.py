@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import os
 import signal
 import threading
 import time
@@ -29,37 +31,89 @@ def extend_lease(step_run_id: int, me: str) -> bool:
 
 
 class Heartbeat:
-    """Extends the lease every third of its length while a step runs."""
+    """Keeps a running step's lease: extended every third of its length while the step runs.
+
+    One thread per process does the extending for every step the process runs (_Beater):
+    starting a thread for each step cost about a tenth of a worker's CPU at zero-time steps.
+    """
 
     def __init__(self, step_run_id: int, me: str) -> None:
-        self.step_run_id = step_run_id
-        self.me = me
-        self.stop = threading.Event()
-        self.thread: threading.Thread | None = None
+        self.key = (step_run_id, me)
 
-    def _beat(self) -> None:
-        interval = settings.ENGINE_LEASE_SECONDS / 3
+    def __enter__(self) -> Heartbeat:
+        _beater().add(self.key)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        _beater().remove(self.key)
+
+
+class _Beater:
+    """This process's heartbeat thread and the leases it keeps: (step_run_id, worker) -> due."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.due: dict[tuple[int, str], float] = {}
+        self.next_wake = math.inf
+        threading.Thread(target=self._run, name="lease-heartbeat", daemon=True).start()
+
+    def add(self, key: tuple[int, str]) -> None:
+        due = time.monotonic() + settings.ENGINE_LEASE_SECONDS / 3
+        with self.lock:
+            self.due[key] = due
+            sooner = due < self.next_wake
+        if sooner:  # only when the thread would sleep past it (the interval changed)
+            self.wake.set()
+
+    def remove(self, key: tuple[int, str]) -> None:
+        with self.lock:
+            self.due.pop(key, None)
+
+    def _run(self) -> None:
+        while True:
+            self.wake.clear()
+            interval = settings.ENGINE_LEASE_SECONDS / 3
+            with self.lock:
+                now = time.monotonic()
+                beating = [key for key, due in self.due.items() if due <= now]
+                for key in beating:
+                    self.due[key] = now + interval
+                self.next_wake = min(self.due.values(), default=now + interval)
+            if beating:
+                self._beat(beating)
+            self.wake.wait(max(0.0, self.next_wake - time.monotonic()))
+
+    def _beat(self, beating: list[tuple[int, str]]) -> None:
+        # A step that finished meanwhile is not extended: the UPDATE wants it running and ours.
         try:
-            while not self.stop.wait(interval):
+            for step_run_id, me in beating:
                 try:
-                    extend_lease(self.step_run_id, self.me)
+                    extend_lease(step_run_id, me)
                 except Exception as error:  # a busy database: try again next beat
                     events.log(
                         "step.heartbeat_failed",
-                        step_run_id=self.step_run_id,
+                        step_run_id=step_run_id,
                         error=type(error).__name__,
                         level=logging.WARNING,
                     )
         finally:
-            connections.close_all()
+            connections.close_all()  # this thread's own connection; beats are seconds apart
 
-    def __enter__(self) -> Heartbeat:
-        self.thread = threading.Thread(target=self._beat, name="lease-heartbeat", daemon=True)
-        self.thread.start()
-        return self
 
-    def __exit__(self, *exc_info) -> None:
-        self.stop.set()
+_beaters: dict[int, _Beater] = {}
+_beaters_lock = threading.Lock()
+
+
+def _beater() -> _Beater:
+    """This process's beater (keyed by pid: a forked worker starts its own thread)."""
+    pid = os.getpid()
+    beater = _beaters.get(pid)
+    if beater is None:
+        with _beaters_lock:
+            beater = _beaters.get(pid) or _Beater()
+            _beaters[pid] = beater
+    return beater
 
 
 class deadline:

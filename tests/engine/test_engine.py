@@ -335,12 +335,12 @@ def test_a_step_not_yet_due_is_not_claimed_until_its_backoff_ends():
 def test_a_worker_whose_step_was_taken_over_discards_its_result():
     run = engine.start("test-chain", lead=make_lead(), dispatch=lambda step_run_id: None)
     first = steps_of(run)["one"]
-    step_run, _ = hop._claim(first.pk, "slow:1:1")
+    step_run, need_rows = hop._claim(first.pk, "slow:1:1")
     assert step_run.status == StepRun.Status.RUNNING and step_run.attempt == 1
     # Its lease ran out; the sweeper requeued the step and another worker claimed it.
     StepRun.objects.filter(pk=first.pk).update(worker_id="other:1:1", attempt=2)
     dispatched: list[int] = []
-    assert hop._execute_one(step_run, None, "slow:1:1", dispatched.append) is None
+    assert hop._execute_one(step_run, need_rows, "slow:1:1", dispatched.append) is None
     steps = steps_of(run)
     assert steps["one"].status == StepRun.Status.RUNNING
     assert steps["one"].worker_id == "other:1:1" and steps["one"].output is None

@@ -30,6 +30,7 @@ _SETTINGS_VARIABLES = {
     "Q_BROKER",
     "REDIS_URL",
     "CONN_MAX_AGE",
+    "DATABASE_PREPARED_STATEMENTS",
     "EMAIL_HOST",
     "EMAIL_BACKEND",
     "EMAIL_PROVIDER",
@@ -330,3 +331,30 @@ def test_phone_default_region_is_read_upper_case_and_an_unknown_one_is_refused()
     assert known.stdout.strip() == "GB"
     assert unknown.returncode != 0
     assert "PHONE_DEFAULT_REGION='XX' is not a region phonenumbers knows" in unknown.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "True 2"),
+        ({"DATABASE_PREPARED_STATEMENTS": "1"}, "True 2"),
+        ({"DATABASE_PREPARED_STATEMENTS": "0"}, "None None"),
+    ],
+)
+def test_postgresql_prepares_statements_unless_told_not_to(env, expected):
+    options = "s.DATABASES['default'].get('OPTIONS', {})"
+    done = settings_in_subprocess(
+        {"DEBUG": "1", "DATABASE_URL": "postgres://u@db.example:5432/leadops", **env},
+        f"{options}.get('server_side_binding'), {options}.get('prepare_threshold')",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == expected
+
+
+def test_sqlite_has_no_prepared_statements_setting():
+    done = settings_in_subprocess(
+        {"DEBUG": "1", "DATABASE_PREPARED_STATEMENTS": "1"},
+        "'server_side_binding' in s.DATABASES['default']['OPTIONS']",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

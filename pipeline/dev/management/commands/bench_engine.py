@@ -5,10 +5,12 @@ keeping C runs in flight, on a worker cluster of W workers that this command sta
 itself. The figures come from the StepRun timestamps the engine records:
 
 - per-step overhead: from the moment a step's last need finished (its finished_at; for a
-  first step, the run's start) to the moment the step's own body began (its StepExecution);
+  first step, the run's start) to the moment the step's own body began (the line it appended
+  to the benchmark's executions file);
 - end to end: a run's start to its finish, and its ratio to the critical path (5 sleeping
   steps on the longest path, so 5 * S);
-- exactly-once: executions recorded by the steps themselves (StepExecution rows).
+- exactly-once: executions recorded by the steps themselves (lines in that file, written
+  outside the database so that the instrument does not load what it measures).
 """
 
 from __future__ import annotations
@@ -18,19 +20,20 @@ import logging
 import os
 import secrets
 import statistics
+import tempfile
 import time
-from datetime import datetime
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
-from django.db.models import Count, Min
 
 from pipeline import engine
 from pipeline.dev import bench
 from pipeline.dev import cluster as child
-from pipeline.dev.models import StepExecution
 from pipeline.models import Lead, PipelineRun, StepRun
 
 POLL_SECONDS = 0.005
@@ -73,7 +76,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--keep",
             action="store_true",
-            help="keep the benchmark's leads, runs and cluster log afterwards",
+            help="keep the benchmark's leads, runs, executions file and cluster log afterwards",
         )
 
     def handle(self, *args, **options):
@@ -101,6 +104,9 @@ class Command(BaseCommand):
         redis_url = settings.REDIS_URL if broker == "redis" else None
         queue = f"{settings.Q_CLUSTER['name']}-bench-{os.getpid()}"
         token = secrets.token_hex(4)
+        descriptor, name = tempfile.mkstemp(prefix="leadops-bench-", suffix=".executions")
+        os.close(descriptor)
+        self.executions_file = Path(name)
         warmup = workers
         leads = Lead.objects.bulk_create(
             Lead(
@@ -142,9 +148,11 @@ class Command(BaseCommand):
                 measured = self._drive(
                     cluster, leads[warmup:], concurrency, step_seconds, options["timeout"], "run"
                 )
-                memory = self._memory(measured["run_ids"])
+                executions = self._executions(measured["run_ids"])
+                memory = self._memory(executions)
             report = self._figures(
                 measured["run_ids"],
+                executions,
                 runs=runs,
                 concurrency=concurrency,
                 workers=workers,
@@ -157,6 +165,7 @@ class Command(BaseCommand):
             child.purge_queue(queue, redis_url=redis_url)
             if not options["keep"]:
                 Lead.objects.filter(pk__in=[lead.pk for lead in leads]).delete()
+                self.executions_file.unlink(missing_ok=True)
         if not options["keep"]:
             cluster.log_path.unlink(missing_ok=True)  # kept, and named in the error, on failure
         if options["json"]:
@@ -176,7 +185,12 @@ class Command(BaseCommand):
         while waiting or in_flight:
             while waiting and len(in_flight) < concurrency:
                 run = engine.start(
-                    bench.SYNTHETIC.name, lead=waiting.pop(), options={"step_seconds": step_seconds}
+                    bench.SYNTHETIC.name,
+                    lead=waiting.pop(),
+                    options={
+                        "step_seconds": step_seconds,
+                        "executions_file": str(self.executions_file),
+                    },
                 )
                 in_flight.add(run.pk)
                 run_ids.append(run.pk)
@@ -195,7 +209,18 @@ class Command(BaseCommand):
 
     # --- Figures ------------------------------------------------------------------------------
 
-    def _figures(self, run_ids, *, runs, concurrency, workers, broker, step_seconds) -> dict:
+    def _executions(self, run_ids) -> list[tuple[int, str, datetime]]:
+        """The measured runs' step executions: (step_run_id, worker, when) each."""
+        step_ids = set(StepRun.objects.filter(run_id__in=run_ids).values_list("pk", flat=True))
+        return [
+            (step_run_id, worker, datetime.fromtimestamp(at, tz=UTC))
+            for step_run_id, worker, at in bench.read_executions(self.executions_file)
+            if step_run_id in step_ids
+        ]
+
+    def _figures(
+        self, run_ids, executions, *, runs, concurrency, workers, broker, step_seconds
+    ) -> dict:
         run_rows = list(
             PipelineRun.objects.filter(pk__in=run_ids).values(
                 "pk", "status", "started_at", "finished_at"
@@ -204,13 +229,8 @@ class Command(BaseCommand):
         succeeded = [row for row in run_rows if row["status"] == PipelineRun.Status.SUCCEEDED]
         failed = sum(1 for row in run_rows if row["status"] == PipelineRun.Status.FAILED)
         e2e = [_seconds(row["finished_at"], row["started_at"]) for row in succeeded]
-        overhead_ms = _overheads_ms(run_ids, run_rows)
-        executions = (
-            StepExecution.objects.filter(step_run__run_id__in=run_ids)
-            .values("step_run_id")
-            .annotate(times=Count("id"))
-            .values_list("times", flat=True)
-        )
+        overhead_ms = _overheads_ms(run_ids, run_rows, executions)
+        times_run = Counter(step_run_id for step_run_id, _, _ in executions)
         critical_path = bench.SLEEPING_STEPS_ON_CRITICAL_PATH * step_seconds
         if succeeded:
             span = _seconds(
@@ -238,17 +258,13 @@ class Command(BaseCommand):
             "lost": sum(1 for row in run_rows if row["status"] not in PipelineRun.FINISHED)
             + (runs - len(run_rows)),
             "failed": failed,
-            "duplicate_executions": sum(times - 1 for times in executions if times > 1),
+            "duplicate_executions": sum(times - 1 for times in times_run.values()),
         }
 
-    def _memory(self, run_ids) -> dict:
+    def _memory(self, executions) -> dict:
         """Memory of the worker processes that ran the benchmark's steps, while they live."""
         pids = set()
-        for worker in (
-            StepExecution.objects.filter(step_run__run_id__in=run_ids)
-            .values_list("worker", flat=True)
-            .distinct()
-        ):
+        for worker in {worker for _, worker, _ in executions}:
             host, pid, _thread = worker.rsplit(":", 2)
             pids.add(int(pid))
         samples = [sample for sample in map(child.memory_kib, sorted(pids)) if sample]
@@ -325,15 +341,12 @@ def _finished(run_ids: set[int], statuses) -> set[int]:
         return {row[0] for row in cursor.fetchall()}
 
 
-def _overheads_ms(run_ids, run_rows) -> list[float]:
+def _overheads_ms(run_ids, run_rows, executions) -> list[float]:
     """Per step: its body's start minus its last need's finish (the run's start for a root)."""
     run_started = {row["pk"]: row["started_at"] for row in run_rows}
-    body_started = dict(
-        StepExecution.objects.filter(step_run__run_id__in=run_ids)
-        .values("step_run_id")
-        .annotate(first=Min("executed_at"))
-        .values_list("step_run_id", "first")
-    )
+    body_started: dict[int, datetime] = {}
+    for step_run_id, _, at in executions:
+        body_started[step_run_id] = min(at, body_started.get(step_run_id, at))
     finished: dict[tuple[int, str], datetime | None] = {}
     steps = list(
         StepRun.objects.filter(run_id__in=run_ids).values("pk", "run_id", "name", "finished_at")
