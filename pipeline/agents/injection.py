@@ -287,6 +287,27 @@ def _normalise(text: str) -> str:
     return fold_confusables(text)
 
 
+# Digits and signs written for letters in words that are mostly letters ("Ign0re prev1ous
+# instruct1ons"). Numbers, ids and codes ("16", "Q3", "2FA") are left alone.
+_LEET = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
+)
+_LEET_WORD = re.compile(r"[A-Za-z0-9@$]*[A-Za-z][A-Za-z0-9@$]*")
+
+
+def fold_leet(text: str) -> str:
+    """Read a word that mixes letters with look-alike digits as letters: "prev1ous" is "previous"."""
+
+    def fold(match: re.Match[str]) -> str:
+        word = match.group(0)
+        letters = sum(char.isalpha() for char in word)
+        if letters < 3 or letters == len(word) or letters < len(word) / 2:
+            return word
+        return word.translate(_LEET)
+
+    return _LEET_WORD.sub(fold, text)
+
+
 # Uppercase Cyrillic/Greek I-shapes read as "I" in a Latin word, though the confusables table
 # maps them to "l" (its skeleton); "Іgnore" is meant as "Ignore".
 _I_SHAPES = {"\u0406": "I", "\u04c0": "I", "\u0399": "I"}
@@ -354,6 +375,7 @@ def detect_injection(lead: LeadInput) -> InjectionReport:
     fields = [lead.message, lead.name, lead.company, lead.website, *lead.custom_fields.values()]
     text = "\n".join(value for value in fields if value)
     text = _normalise("\n".join([text, *decoded_runs(text)]))
+    text = "\n".join(dict.fromkeys([text, fold_leet(text)]))
     categories = [
         name for name, patterns in PATTERNS.items() if any(p.search(text) for p in patterns)
     ]

@@ -150,20 +150,29 @@ def held_out_4():
 # The fourth held-out set, written from the labelling guide alone (pipeline/agents/data/README.md):
 # accuracy 0.824 and high-intent precision 0.636 before the support and vendor work, 0.882 and
 # 0.843 after it; all its consumers and 14 of 15 support requests are now read as wrong_fit.
-def test_the_fourth_held_out_set_keeps_its_measured_level(held_out_4):
+# Its two unsafe auto-sends were then looked at (the fifth set took over as the unread one): a
+# "requirements document" linking to a program file, and an injection spelled with digits for
+# letters. Both are now caught by general rules, so the set no longer counts as unread.
+def test_the_fourth_set_keeps_its_level_and_never_auto_sends_wrongly(held_out_4):
     report = held_out_4
     assert report.total == 170
     assert report.accuracy >= 0.88, report.format()
     assert report.precision("high_intent") >= 0.84, report.format()
     assert report.precision("spam") >= 0.97, report.format()
-    # Coverage before this work: 5 of 45 high-intent leads.
+    # 5 of 45 before, one of them the buyer carrying an injection, which now goes to review.
+    assert report.auto_sent_high_intent >= 4, report.format()
+    assert report.unsafe_auto_sent == [], report.format()
+    assert report.spam_probable_drafted == [], report.format()
+
+
+# The fifth held-out set, written from the guide alone after every rule above, committed and
+# measured once before any change: accuracy 0.900, spam precision 1.000 and recall 0.925.
+def test_the_fifth_held_out_set_meets_the_safety_and_spam_floors():
+    report = evaluate(load_labelled(DATA / "labelled_leads_5.jsonl"), strategy="rules")
+    assert report.total == 170
+    assert report.accuracy >= 0.90, report.format()
+    assert report.precision("spam") >= 0.97, report.format()
+    assert report.recall("spam") >= 0.92, report.format()
+    assert report.unsafe_auto_sent == [], report.format()
+    assert report.spam_probable_drafted == [], report.format()
     assert report.auto_sent_high_intent >= 5, report.format()
-    assert len(report.unsafe_auto_sent) <= 2, report.format()
-
-
-# Two leads of the fourth set are still auto-sent wrongly, as before the work; the rules do not
-# yet say why (the set is held out: only the ids are printed). Strict, so fixing it fails here
-# until this line becomes a plain assertion.
-@pytest.mark.xfail(strict=True, reason="2 unsafe auto-sends on labelled_leads_4.jsonl remain")
-def test_the_fourth_held_out_set_never_auto_sends_wrongly(held_out_4):
-    assert held_out_4.unsafe_auto_sent == [], held_out_4.format()

@@ -127,6 +127,10 @@ def decide(
         # Text that only tries to steer our assistant is not a lead, whatever else it resembles.
         label = "spam"
         probabilities = {**probabilities, "spam": max(probabilities["spam"], 0.6)}
+    if evidence.signals.program_links:
+        # A link to a program file is a lure, however much the text reads like a buyer.
+        label = "spam"
+        probabilities = {**probabilities, "spam": max(probabilities["spam"], 0.9)}
     reasons = reasons_for(label, evidence, model.contributions(features, label), message)
     if evidence.signals.injection.detected:
         reasons.append("The message tries to instruct our assistant; flagged for a human.")

@@ -41,6 +41,10 @@ def _label_scores(signals: Signals) -> tuple[dict[str, float], dict[str, float],
         spam += (2.25 if anonymous else 1.0) * min(signals.foreign_links, 2)
     if link_count >= 2:
         reasons.append(f"{link_count} links in the message.")
+    if signals.program_links:
+        # No buyer sends a program to run; a "requirements document" that is one is a lure.
+        spam += 8.0
+        reasons.append(f"A link to a program file ({clip(signals.program_links[0])}).")
     if signals.promo:
         spam += signals.promo.weight
         reasons.append("Promotional or scam wording (" + ", ".join(signals.promo[:3]) + ").")

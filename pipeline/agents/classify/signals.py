@@ -120,6 +120,8 @@ class Signals:
     shouting: bool = False
     # Links to sites other than the sender's own (email domain or website field).
     foreign_links: int = 0
+    # Links to a program or script file ("RFQ.pdf.exe"): a malware or phishing lure.
+    program_links: list[str] = field(default_factory=list)
     # "our platform", "we offer", "your website": the sender sells to us.
     seller_voice: int = 0
     # "your pricing", "your product": the sender asks about what we sell.
@@ -144,6 +146,23 @@ _ORG_VOICE = re.compile(
     _I,
 )
 _SELF_VOICE = re.compile(r"\b(?:i|i'm|i've|my|me)\b", _I)
+
+
+# File types that run when opened. A link's path ending in one is a lure whatever the text says.
+_PROGRAM_FILE = re.compile(
+    r"\.(?:exe|scr|pif|com|bat|cmd|msi|msix|vbs|vbe|js|jse|wsf|hta|jar|apk|ps1|lnk|iso|img|dmg)$",
+    _I,
+)
+
+
+def program_links(links: list[str]) -> list[str]:
+    """The links whose path (not their host: "example.com") names a program or script file."""
+    found = []
+    for link in links:
+        path = re.sub(r"^(?:https?://)?[^/]*", "", link).split("?")[0].split("#")[0]
+        if _PROGRAM_FILE.search(path.rstrip(".,;:!)")):
+            found.append(link)
+    return found
 
 
 def _foreign_links(links: list[str], email_domain_name: str, website: str) -> int:
@@ -199,6 +218,7 @@ def collect_signals(lead: LeadInput) -> Signals:
         promo=hits("promo", message),
         shouting=len(letters) >= 30 and upper / len(letters) > 0.6,
         foreign_links=_foreign_links(links_in(message), domain, lead.website),
+        program_links=program_links(links_in(message)),
         seller_voice=len(_SELLER_VOICE.findall(message)),
         buyer_voice=len(_BUYER_VOICE.findall(message)),
         individual_voice=bool(_SELF_VOICE.search(message))
