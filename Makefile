@@ -88,8 +88,13 @@ format: install
 migrations: install
 	$(DEV_ENV) $(PY) manage.py makemigrations pipeline review
 
+# The workers run as in production, without DEBUG (its query log alone costs ~10 % of the
+# throughput); the key and the mail backend are the benchmark's own, never a deployment's.
+BENCH_ENV := LEADOPS_DEV_APPS=1 SECRET_KEY=bench-only-key-not-a-secret-0123456789-abcdefghijklmnop \
+	EMAIL_BACKEND=django.core.mail.backends.locmem.EmailBackend
 bench: install
-	$(DEV_ENV) $(PY) manage.py bench_engine
+	$(BENCH_ENV) $(PY) manage.py migrate --verbosity 0
+	$(BENCH_ENV) $(PY) manage.py bench_engine $(BENCH_ARGS)
 
 eval: install
 	$(DEV_ENV) $(PY) manage.py eval_agents
