@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import signal
 import threading
 import time
@@ -16,6 +15,7 @@ from django.utils import timezone
 
 from pipeline.engine import events
 from pipeline.engine.definitions import StepTimeout
+from pipeline.engine.local import per_process
 from pipeline.models.runs import StepRun, WorkerHeartbeat
 
 Status = StepRun.Status
@@ -101,19 +101,8 @@ class _Beater:
             connections.close_all()  # this thread's own connection; beats are seconds apart
 
 
-_beaters: dict[int, _Beater] = {}
-_beaters_lock = threading.Lock()
-
-
 def _beater() -> _Beater:
-    """This process's beater (keyed by pid: a forked worker starts its own thread)."""
-    pid = os.getpid()
-    beater = _beaters.get(pid)
-    if beater is None:
-        with _beaters_lock:
-            beater = _beaters.get(pid) or _Beater()
-            _beaters[pid] = beater
-    return beater
+    return per_process("lease heartbeat", _Beater)
 
 
 class deadline:

@@ -6,7 +6,8 @@ import os
 import socket
 import threading
 from collections.abc import Callable
-from typing import Any
+
+from pipeline.engine.local import per_process
 
 
 def worker_id() -> str:
@@ -25,11 +26,6 @@ def enqueue(step_run_id: int) -> None:
     )
 
 
-_brokers: dict[tuple, Any] = {}
-
-_brokers_lock = threading.Lock()
-
-
 def _broker():
     """One django-q2 broker per process and queue.
 
@@ -40,13 +36,7 @@ def _broker():
     from django_q.brokers import get_broker
     from django_q.conf import Conf
 
-    key = (os.getpid(), Conf.CLUSTER_NAME, Conf.ORM, str(Conf.REDIS))
-    broker = _brokers.get(key)
-    if broker is None:
-        with _brokers_lock:
-            broker = _brokers.get(key) or get_broker()
-            _brokers[key] = broker
-    return broker
+    return per_process("broker", get_broker, Conf.CLUSTER_NAME, Conf.ORM, str(Conf.REDIS))
 
 
 Dispatch = Callable[[int], None]

@@ -18,7 +18,6 @@ threads never run one step.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -26,28 +25,20 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from pipeline.engine.hop import execute
+from pipeline.engine.local import per_process
 
 logger = logging.getLogger("pipeline.engine")
 
-_pools: dict[int, tuple[ThreadPoolExecutor, threading.BoundedSemaphore]] = {}
-_pools_lock = threading.Lock()
-
 
 def _pool() -> tuple[ThreadPoolExecutor, threading.BoundedSemaphore]:
-    """This process's pool and its slots (keyed by pid: a forked worker builds its own)."""
-    pid = os.getpid()
-    found = _pools.get(pid)
-    if found is None:
-        with _pools_lock:
-            found = _pools.get(pid)
-            if found is None:
-                size = settings.ENGINE_THREADS
-                found = (
-                    ThreadPoolExecutor(max_workers=size, thread_name_prefix="step"),
-                    threading.BoundedSemaphore(size),
-                )
-                _pools[pid] = found
-    return found
+    """This process's pool and its slots."""
+
+    def build():
+        size = settings.ENGINE_THREADS
+        pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="step")
+        return pool, threading.BoundedSemaphore(size)
+
+    return per_process("step threads", build)
 
 
 def run_step(step_run_id: int) -> None:

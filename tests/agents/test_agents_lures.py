@@ -9,6 +9,16 @@ from pipeline.agents.injection import detect_injection, fold_leet
 from pipeline.schemas import LeadInput
 
 
+def _buyer(message: str) -> LeadInput:
+    """A submission from a company address, with a company: what a buyer's looks like."""
+    return LeadInput(
+        name="Kai Morgan",
+        email="kai@brightfield-solar.example",
+        company="Brightfield Solar",
+        message=message,
+    )
+
+
 @pytest.mark.parametrize(
     "link",
     [
@@ -47,14 +57,7 @@ def test_sites_and_documents_are_not_program_files(link):
     ],
 )
 def test_a_buyer_sounding_request_with_a_program_file_is_spam(message):
-    lead = LeadInput(
-        name="Purchasing",
-        email="tenders@procure-hub.example",
-        company="Procure Hub Ltd",
-        message=message,
-    )
-
-    result = rules(lead)
+    result = rules(_buyer(message))
 
     assert result.label == "spam"
     assert result.spam_probability >= 0.9
@@ -82,12 +85,7 @@ def test_digits_written_for_letters_are_read_as_letters_in_words_only(text, fold
     ],
 )
 def test_an_injection_spelled_with_digits_is_flagged_for_a_human(message):
-    lead = LeadInput(
-        name="Kai Morgan",
-        email="kai@brightfield-solar.example",
-        company="Brightfield Solar",
-        message=message,
-    )
+    lead = _buyer(message)
 
     assert detect_injection(lead).detected
     assert "injection" in rules(lead).flags

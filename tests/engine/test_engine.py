@@ -7,7 +7,7 @@ from django.db import OperationalError, connection
 
 from pipeline import engine
 from pipeline.dev.models import StepExecution
-from pipeline.engine import Pipeline, PipelineDefinitionError, Retry, Step, hop, leases
+from pipeline.engine import Pipeline, PipelineDefinitionError, Retry, Step, hop, leases, local
 from pipeline.models import PipelineRun, StepRun
 from tests.factories import make_lead
 
@@ -288,7 +288,7 @@ def test_enqueue_reuses_one_broker_per_process(monkeypatch):
     monkeypatch.setattr(
         brokers, "get_broker", lambda *args: made.append(1) or real_get_broker(*args)
     )
-    monkeypatch.setattr(engine.queue, "_brokers", {})
+    monkeypatch.setattr(local, "_built", {})
     for step_run_id in (1, 2, 3):
         engine.enqueue(step_run_id)
     assert len(made) == 1
