@@ -10,8 +10,8 @@ One module per job: definitions (how a pipeline is declared), registry (pipeline
 hop (claim, run, finish, continue), store (the run state's SQL and the run lock), control
 (start, resume, reject, retry, rerun, cancel), recovery (the sweep; it also wakes due timers,
 Wait(until=...) and Sleep steps), leases (leases, heartbeats, timeouts), threads (steps in
-worker threads, ENGINE_THREADS), inline (in-process runs), queue (django-q2), events (log
-lines). This module is the public surface; django-q2 tasks name `pipeline.engine.execute`.
+worker threads, ENGINE_THREADS), inline (in-process runs), queue (django-q2), local (objects
+built once per process), events (log lines). This module is the public surface; django-q2 tasks name `pipeline.engine.execute`.
 
 The engine knows nothing of leads: it imports only its own run models (PipelineRun, StepRun,
 WorkerHeartbeat), never the lead pipeline, the agents, integrations or the review app; the
