@@ -18,6 +18,11 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # Requests mostly wait on the database; threads are cheap. Connections beyond workers x threads
 # wait in the listen backlog.
 threads = 8
+# Load the app once, in the master, before forking (leadops/wsgi.py imports everything a first
+# request would): the processes share those pages and none pays for the imports itself, which on
+# two busy cores took seconds per process while requests waited. Code changes need a restart (not
+# SIGHUP), as systemd's `restart` does.
+preload_app = True
 # A request that runs longer than this is killed with its worker; our pages answer in well under
 # a second and the slow work runs in qcluster.
 timeout = 30

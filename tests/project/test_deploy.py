@@ -1,7 +1,12 @@
 """deploy/ stays runnable: its files name commands, modules and paths that exist."""
 
+import json
+import os
 import re
+import runpy
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 from django.core.management import get_commands
@@ -85,3 +90,36 @@ def test_the_worker_unit_stops_the_way_the_readme_says_and_the_tests_do():
     stopping = " ".join(readme.split("### Stopping workers", 1)[1].split("\n#", 1)[0].split())
     assert f"`KillMode=mixed`, `TimeoutStopSec={grace}`" in stopping
     assert f"({grace} s with `deploy/leadops-worker.service`)" in stopping
+
+
+def test_gunicorn_loads_the_app_once_before_it_forks():
+    """preload_app: the master imports leadops.wsgi, which also imports what a first request
+    would (the URLconf and its views), so no web process pays seconds of imports while requests
+    wait; and it opens no connection or thread that the forked processes would share."""
+    config = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
+    assert config["preload_app"] is True
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith("DEBUG")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="leadops.settings",
+        SECRET_KEY="a-long-random-production-secret-key-0123456789-abcdefghijklmnopq",
+        EMAIL_HOST="127.0.0.1",
+    )
+    probe = (
+        "import json, sys, threading, leadops.wsgi\n"
+        "from django.conf import settings\n"
+        "from django.db import connections\n"
+        "print(json.dumps({'modules': [m for m in (settings.ROOT_URLCONF, 'pipeline.intake_views',"
+        " 'review.views') if m in sys.modules], 'connections': sum(c.connection is not None"
+        " for c in connections.all()), 'threads': threading.active_count()}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    loaded = json.loads(result.stdout.splitlines()[-1])
+    assert loaded == {
+        "modules": ["leadops.urls", "pipeline.intake_views", "review.views"],
+        "connections": 0,
+        "threads": 1,
+    }
