@@ -114,7 +114,12 @@ def test_gunicorn_loads_the_app_once_before_it_forks():
         " for c in connections.all()), 'threads': threading.active_count()}))"
     )
     result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     loaded = json.loads(result.stdout.splitlines()[-1])
