@@ -424,6 +424,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         r"re:\{\{\s*[\w .-]+\s*\}\}",
         r"re:\[(?:first[ _]?name|last[ _]?name|name|company|company[ _]?name|your company|nombre|empresa|vorname|firma|prénom|entreprise|nome|azienda)\]",
         r"re:%(?:first_?name|company)%",
+        r"re:\{(?:company|company_?name|competitor|first_?name|firstname|name|website|city)\}",
         "dear sir", "dear madam", "sir/madam", "dear customer", "dear business owner",
         "dear website owner", "hope this email finds you well", "hope this finds you well",
         "kindly", "reply 'yes'", "reply yes", "reply 'no'", "reply stop", "reply 'unsubscribe'",

@@ -92,7 +92,7 @@ PATTERNS: dict[str, list[re.Pattern[str]]] = {
         ),
         # The same label in the middle of a line or inside an HTML comment, followed by an order.
         re.compile(
-            r"(?:<!--[^>]{0,40}|[(\[{.?!:;,]\s*)\b(?:ai|a\.i\.|assistant|classifier|llm|bot|model|system)\s*:\s*"
+            r"(?:<!--[^>]{0,40}|[(\[{}>.?!:;,]\s*)\b(?:ai|a\.i\.|assistant|classifier|llm|bot|model|system)\s*:\s*"
             r"(?:please\s+)?(?:ignore|mark|classify|label|tag|give|set|output|print|reveal|approve|send|forward|treat|score|share|rate|reply|respond|include|add|notify|escalate|prioriti[sz]e)\b",
             _I,
         ),
@@ -144,7 +144,11 @@ PATTERNS: dict[str, list[re.Pattern[str]]] = {
             _I,
         ),
         re.compile(
-            r"\b(?:internal notes|database dump|your api keys?|your credentials|admin password)\b",
+            r"\b(?:internal notes|database dump|(?:your|stored|all|the) api keys?|(?:your|stored|all|the) credentials|admin passwords?)\b"
+            r"|\b(?:list|table|dump|export|database)\s+of\s+(?:all\s+)?(?:your\s+|the\s+)?(?:other\s+)?(?:customers?|clients?|leads?|users?)(?:'s?)?\s+(?:e-?mails?|e-?mail addresses|phone numbers|passwords|contact details)\b"
+            r"|\bexport\s+(?:the\s+|your\s+)?(?:leads?|customers?|users?|contacts?|clients?)\s+(?:table|database)\b"
+            r"|\b(?:api-schlüssel|clés? api|claves? api|chaves? api|chiavi api|api-sleutels?|klucze api)\b[^.\n]{0,30}\b(?:preisgeben|zeigen|révél\w*|montr\w*|revel\w*|mostr\w*|rivel\w*|onthul\w*|ujawni\w*|poda\w*)"
+            r"|\b(?:reveal|print|dump|leak)\b[^.\n]{0,25}\b(?:passwords|api keys|access tokens|credentials)\b",
             _I,
         ),
     ],
