@@ -286,6 +286,15 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "со вчерашнего", "после обновления", "契約中", "昨日から", "老客户", "我们的账户", "昨天开始",
         "기존 고객",
     ),
+    # A buyer's compliance question ("is it GDPR compliant?"): not an account's data request.
+    "compliance": (
+        "gdpr compliant", "gdpr-compliant", "gdpr compliance", "conforme au rgpd", "conforme rgpd",
+        "conformité rgpd", "dsgvo-konform", "dsgvo konform", "datenschutzkonform",
+        r"re:\bcumpl\w* (?:con )?(?:el )?(?:rgpd|gdpr)\b", r"re:\bconforme (?:al|ao|à|a|com a) (?:rgpd|gdpr|lgpd)\b",
+        "avg-proof", "avg-conform", "avg-compliant", r"re:\bzgodn\w* z rodo\b", "soc 2", "soc2",
+        "iso 27001", "data residency", "hosted in the eu", "eu hosting", "server in deutschland",
+        "hébergé en europe", "alojado en la ue", "hospedado na ue", "gdpr-uyumlu", "kvkk",
+    ),
     "press": (
         "δημοσιογράφ*", "עיתונאי*", "כתבה", "ziarul", "journalistin",
         "journalist*", "reporter", "article", "interview*", "podcast*", "magazine",

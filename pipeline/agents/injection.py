@@ -144,7 +144,7 @@ PATTERNS: dict[str, list[re.Pattern[str]]] = {
             _I,
         ),
         re.compile(
-            r"\b(?:internal notes|database dump|(?:your|stored|all|the) api keys?|(?:your|stored|all|the) credentials|admin passwords?)\b"
+            r"\b(?:internal notes|database dump|(?:your|stored|all) api keys?|(?:your|stored|all) credentials|admin passwords?)\b"
             r"|\b(?:list|table|dump|export|database)\s+of\s+(?:all\s+)?(?:your\s+|the\s+)?(?:other\s+)?(?:customers?|clients?|leads?|users?)(?:'s?)?\s+(?:e-?mails?|e-?mail addresses|phone numbers|passwords|contact details)\b"
             r"|\bexport\s+(?:the\s+|your\s+)?(?:leads?|customers?|users?|contacts?|clients?)\s+(?:table|database)\b"
             r"|\b(?:api-schlüssel|clés? api|claves? api|chaves? api|chiavi api|api-sleutels?|klucze api)\b[^.\n]{0,30}\b(?:preisgeben|zeigen|révél\w*|montr\w*|revel\w*|mostr\w*|rivel\w*|onthul\w*|ujawni\w*|poda\w*)"
