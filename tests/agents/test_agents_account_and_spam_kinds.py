@@ -9,11 +9,7 @@ import pytest
 
 from pipeline.agents.classify import rules
 from pipeline.agents.classify.lexicons import hits
-from pipeline.schemas import LeadInput
-
-
-def _lead(message: str, email: str, company: str = "", name: str = "Alex") -> LeadInput:
-    return LeadInput(name=name, email=email, company=company, message=message)
+from tests.factories import make_lead_input
 
 
 @pytest.mark.parametrize(
@@ -64,7 +60,7 @@ def test_account_business_without_the_obvious_words_is_support(message):
     ],
 )
 def test_customers_with_seat_counts_are_support_not_buyers(email, company, message):
-    result = rules(_lead(message, email, company))
+    result = rules(make_lead_input(message, email, company))
 
     assert result.label == "wrong_fit", result.reasons
     assert "support" in result.flags
@@ -79,7 +75,7 @@ def test_customers_with_seat_counts_are_support_not_buyers(email, company, messa
     ],
 )
 def test_buyers_who_use_those_words_stay_buyers(message):
-    result = rules(_lead(message, "maria@northwind-traders.example", "Northwind Traders"))
+    result = rules(make_lead_input(message, "maria@northwind-traders.example", "Northwind Traders"))
 
     assert result.label == "high_intent", result.reasons
 
@@ -114,7 +110,7 @@ def test_buyers_who_use_those_words_stay_buyers(message):
     ],
 )
 def test_recruiters_and_freelancers_pitching_are_wrong_fit(email, company, message):
-    result = rules(_lead(message, email, company))
+    result = rules(make_lead_input(message, email, company))
 
     assert result.label == "wrong_fit", result.reasons
     assert result.spam_probability < 0.25
@@ -139,7 +135,7 @@ def test_recruiters_and_freelancers_pitching_are_wrong_fit(email, company, messa
     ],
 )
 def test_consumers_and_students_are_wrong_fit(email, message):
-    result = rules(_lead(message, email))
+    result = rules(make_lead_input(message, email))
 
     assert result.label == "wrong_fit", result.reasons
 
@@ -166,7 +162,7 @@ def test_consumers_and_students_are_wrong_fit(email, message):
     ],
 )
 def test_early_leads_with_buying_words_are_low_intent(email, company, message):
-    result = rules(_lead(message, email, company))
+    result = rules(make_lead_input(message, email, company))
 
     assert result.label == "low_intent", result.reasons
 
@@ -202,6 +198,6 @@ def test_early_leads_with_buying_words_are_low_intent(email, company, message):
     ],
 )
 def test_spam_kinds_that_borrow_business_words_are_spam(email, message):
-    result = rules(_lead(message, email))
+    result = rules(make_lead_input(message, email))
 
     assert result.label == "spam", result.reasons
