@@ -7,11 +7,7 @@ held-out set.
 import pytest
 
 from pipeline.agents.classify import rules
-from pipeline.schemas import LeadInput
-
-
-def _lead(message: str, email: str, company: str = "", name: str = "Alex") -> LeadInput:
-    return LeadInput(name=name, email=email, company=company, message=message)
+from tests.factories import make_lead_input
 
 
 @pytest.mark.parametrize(
@@ -40,7 +36,7 @@ def _lead(message: str, email: str, company: str = "", name: str = "Alex") -> Le
     ],
 )
 def test_consumers_are_wrong_fit_in_each_language(email, message):
-    result = rules(_lead(message, email))
+    result = rules(make_lead_input(message, email))
 
     assert result.label == "wrong_fit", result.reasons
     assert result.spam_probability < 0.25
@@ -70,7 +66,7 @@ def test_consumers_are_wrong_fit_in_each_language(email, message):
     ],
 )
 def test_vendor_pitches_are_wrong_fit(email, company, message):
-    result = rules(_lead(message, email, company))
+    result = rules(make_lead_input(message, email, company))
 
     assert result.label == "wrong_fit", result.reasons
 
@@ -104,7 +100,7 @@ def test_vendor_pitches_are_wrong_fit(email, company, message):
 def test_a_real_lead_carrying_markup_keeps_its_label_and_is_never_called_spam(
     label, email, company, message
 ):
-    result = rules(_lead(message, email, company))
+    result = rules(make_lead_input(message, email, company))
 
     assert "markup" in result.flags
     assert result.label == label, result.reasons
