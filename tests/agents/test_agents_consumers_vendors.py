@@ -1,4 +1,5 @@
-"""The classifier's weak spots: consumers, vendor pitches, and real leads that carry markup.
+"""The classifier's weak spots: consumers and students, vendor pitches, recruiters and freelancers,
+and real leads that carry markup.
 
 Sentences written for this test, in several languages; none of them is in a training or
 held-out set.
@@ -33,6 +34,19 @@ from tests.factories import make_lead_input
             "marek.lis@o2.pl",
             "Dzień dobry, jestem emerytem i chcę prowadzić listę znajomych z mojego klubu. Ile to kosztuje?",
         ),
+        (
+            "joan.baker62@btinternet.com",
+            "Hello, I'd like a lead and collar for my puppy. What is the price including postage?",
+        ),
+        (
+            "lea.fontaine07@gmail.com",
+            "Bonjour, pour un devoir de master je dois comparer deux logiciels. Vous pouvez "
+            "m'aider ?",
+        ),
+        (
+            "tim.hoffmann05@web.de",
+            "Hallo, ich brauche für meine Hausarbeit ein paar Infos über Ihr Tool. Danke!",
+        ),
     ],
 )
 def test_consumers_are_wrong_fit_in_each_language(email, message):
@@ -63,9 +77,33 @@ def test_consumers_are_wrong_fit_in_each_language(email, message):
             "Bonjour, notre cabinet de recrutement a des candidats commerciaux disponibles pour "
             "vos postes. Puis-je vous envoyer trois profils ?",
         ),
+        (
+            "d.hart@hartwell-search.example",
+            "Hartwell Search",
+            "Hello, I'm running a confidential CFO search for a client in logistics and would "
+            "value ten minutes with your finance lead.",
+        ),
+        (
+            "m.roy@roy-conseil.example",
+            "Roy Conseil",
+            "Bonjour, chasseur de têtes, je cherche pour un client un directeur commercial. "
+            "Pourriez-vous transmettre mon message ?",
+        ),
+        (
+            "jana.designs@gmail.com",
+            "",
+            "Hi! I'm a freelance web designer and could redesign your landing page for a fixed "
+            "fee. Happy to share my portfolio.",
+        ),
+        (
+            "pablo.ux@hotmail.com",
+            "",
+            "Hola, soy diseñador freelance y podría mejorar vuestra web con un rediseño. ¿Os "
+            "envío mi portafolio?",
+        ),
     ],
 )
-def test_vendor_pitches_are_wrong_fit(email, company, message):
+def test_vendor_pitches_and_recruiters_are_wrong_fit(email, company, message):
     result = rules(make_lead_input(message, email, company))
 
     assert result.label == "wrong_fit", result.reasons
