@@ -30,6 +30,11 @@ from tests.factories import make_lead_input
         "Merhaba, şifremizi sıfırlayamıyoruz, yardımcı olur musunuz?",
         "パスワードを再設定するメールが届きません。",
         "我们无法登录，密码重置邮件也没有收到。",
+        "Seit dem letzten Update speichert das Formular keine Anhänge mehr.",
+        "Desde la última actualización no se envían los recordatorios.",
+        "Vogliamo ridurre gli utenti da 15 a 10 dal prossimo mese.",
+        "Queremos reduzir de 20 para 12 utilizadores no próximo ciclo.",
+        "Ein Kollege ist gegangen: wie übertragen wir seine Kontakte auf einen anderen Benutzer?",
     ],
 )
 def test_account_business_without_the_obvious_words_is_support(message):
@@ -136,9 +141,24 @@ def test_early_leads_with_buying_words_are_low_intent(email, company, message):
             "Hi {first_name}, love what {Company} is building! We got {Competitor} 3x more demos. "
             "Quick chat?",
         ),
+        (
+            "ventas@seguidores-ya.test",
+            "Compra 5.000 seguidores reales de Instagram por solo 12 €, entrega en un día.",
+        ),
     ],
 )
 def test_spam_kinds_that_borrow_business_words_are_spam(email, message):
     result = rules(make_lead_input(message, email))
 
     assert result.label == "spam", result.reasons
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Siamo un team da 25 persone e cerchiamo un CRM entro ottobre.",
+        "Abbiamo 3 sedi da 12 commerciali ciascuna e vogliamo una demo.",
+    ],
+)
+def test_a_number_after_da_is_not_domain_authority(message):
+    assert not hits("promo", message), message
