@@ -35,6 +35,8 @@ from tests.factories import make_lead_input
         "Vogliamo ridurre gli utenti da 15 a 10 dal prossimo mese.",
         "Queremos reduzir de 20 para 12 utilizadores no próximo ciclo.",
         "Ein Kollege ist gegangen: wie übertragen wir seine Kontakte auf einen anderen Benutzer?",
+        "いつも利用しています。昨日から請求画面が表示されません。",
+        "我们一直在用你们的系统，今天导出不了报表。",
     ],
 )
 def test_account_business_without_the_obvious_words_is_support(message):
@@ -104,6 +106,11 @@ def test_buyers_who_use_those_words_stay_buyers(message):
             "c.sousa@ribeira-seguros.example",
             "Ribeira Seguros",
             "Bom dia, estamos a estudar o mercado para um relatório interno. Têm uma brochura?",
+        ),
+        (
+            "s.dahl@dahl-el.example",
+            "Dahl El ApS",
+            "Hej, vi er bare nysgerrige og kigger bare på markedet. Har I en brochure?",
         ),
     ],
 )
