@@ -286,6 +286,15 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "со вчерашнего", "после обновления", "契約中", "昨日から", "老客户", "我们的账户", "昨天开始",
         "기존 고객",
     ),
+    # A family business is a business: "my family's HVAC company", "Familienbetrieb", "firma rodzinna".
+    "family_business": (
+        "family business", "family-owned", "family owned", "family firm", "family-run",
+        r"re:\bmy family's (?:[\w-]+ ){0,3}(?:business|company|firm|shop|store|restaurant|farm|practice|agency)\b",
+        "familienunternehmen", "familienbetrieb", "entreprise familiale", "empresa familiar",
+        "azienda di famiglia", "azienda familiare", "a conduzione familiare", "familiebedrijf",
+        r"re:\bfirm\w* rodzinn\w*|\brodzinn\w* firm\w*", "rodinná firma", "familjeföretag", "familieforetak",
+        "familievirksomhed", "aile şirketi", "家族経営", "家族企業", "家族企业",
+    ),
     # A buyer's compliance question ("is it GDPR compliant?"): not an account's data request.
     "compliance": (
         "gdpr compliant", "gdpr-compliant", "gdpr compliance", "conforme au rgpd", "conforme rgpd",
@@ -331,7 +340,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "side thing", "not a business really", "just a side",
         "my rent", "rent", "landlord", "my apartment", "my flat", "my car", "my dog", "my cat", "my pet", "christmas", "holiday", "vacation", "my club", "church", "my neighbo*", "grocer*", "my bills", "my budget", "my garden", "recipe*", "ipad", "my iphone", "my phone", "soccer", "football team", "my team at school", "my class", "my teacher", "my professor", "homeschool*", "tutor", "tutoring", "my debts", "wohnung", "miete", "vermieter", "weihnacht*", "urlaub", "verein", "appartement", "loyer", "noël", "vacances", "anniversaires", "particulier*", "alquiler", "piso", "navidad", "vacaciones", "aluguel", "natal", "férias", "affitto", "natale", "vacanze", "appartamento", "huur", "kerst*", "vakantie", "mieszkani*", "czynsz", "święt*", "wakacj*", "nájem", "vánoc*", "dovolen*", "hyra", "semester", "kira", "tatil", "квартир*", "аренд*", "отпуск", "новый год", "家賃", "引っ越し", "旅行", "趣味", "房租", "搬家", "旅游", "爱好",
         "survey for my", "my research", "umfrage", "encuesta", "enquête", "ankieta", "anket", "опрос*", "アンケート", "问卷", "설문", "大学", "学部", "ゼミ", "大学生", "硕士", "छात्र", "छात्रा", "طالب", "طالبة", "φοιτητ*", "διπλωματικ*", "סטודנט*", "my house", "my car", "my flat",
-        "for myself", "just me", "my family", "my wife",
+        "for myself", "just me", r"re:\bmy family\b(?!'s (?:[\w-]+ ){0,3}(?:business|company|firm|shop|store|restaurant|farm|practice|agency))", "my wife",
         "my husband", "my kids", "my children", "my son", "my daughter", "my mom", "my dad",
         "my house", "my home", "our house", "wedding", "birthday", "hobby", "student",
         "personal use", "homework", "thesis", "dissertation", "school project", "class project", "university",
@@ -341,9 +350,9 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "mariage", "étudiant*", "mémoire", "anniversaire", "familia", "mi casa", "boda",
         "estudiante", "tesis", "tfg", "cumpleaños", "préstamo personal", "pessoal", "família",
         "minha casa", "casamento", "estudante", "tese", "tcc", "aniversário", "personale",
-        "famiglia", "matrimonio", "studente*", "tesi", "compleanno", "prestito personale",
+        r"re:(?<!azienda di )\bfamiglia\b", "matrimonio", "studente*", "tesi", "compleanno", "prestito personale",
         "ristrutturare casa", "persoonlijk*", "gezin", "mijn huis", "bruiloft", "scriptie",
-        "prywatn*", "rodzin*", "ślub*", "studentk*", "praca magisterska", "praca licencjacka",
+        "prywatn*", r"re:(?<!firma )(?<!firmą )(?<!firmy )(?<!firmie )\brodzin\w*\b(?! firm)", "ślub*", "studentk*", "praca magisterska", "praca licencjacka",
         "osobní", "rodin*", "svatb*", "diplomov*", "bakalářsk*", "familj*", "bröllop",
         "uppsats", "examensarbete", "perhe*", "häät", "opinnäyte*", "kişisel", "aile*",
         "düğün", "tez", "öğrenci*", "личн*", "семь*", "свадьб*", "студент*", "диплом*",

@@ -80,6 +80,9 @@ def test_customers_with_seat_counts_are_support_not_buyers(email, company, messa
         "What payment methods do you accept? We want 20 seats on the annual plan from next month.",
         "Our HubSpot renewal is due in June; we want to switch before then. Demo for 40 users?",
         "Unser Team arbeitet von zu Hause aus, 25 Vertriebler. Bitte ein Angebot und eine Demo.",
+        "I run sales for my family's plumbing business: 9 reps, demo and pricing next week please.",
+        "Siamo un'azienda a conduzione familiare con 16 agenti: demo e preventivo entro il mese.",
+        "Jesteśmy firmą rodzinną z 12 handlowcami, prosimy o demo i wycenę w tym tygodniu.",
     ],
 )
 def test_buyers_who_use_those_words_stay_buyers(message):

@@ -156,12 +156,12 @@ def held_out_4():
 # "requirements document" linking to a program file, and an injection spelled with digits for
 # letters. Both are now caught by general rules, so the set no longer counts as unread.
 # Its errors were then read in full for the multilingual weak-spot rules (dev_leads_g.jsonl):
-# accuracy 0.965, high-intent precision 0.956, spam recall 0.950 since, all 15 support requests
+# accuracy 0.971, high-intent precision 0.957, spam recall 0.950 since, all 15 support requests
 # flagged. Figures on a set the rules were written after reading are optimistic.
 def test_the_fourth_set_keeps_its_level_and_never_auto_sends_wrongly(held_out_4):
     report = held_out_4
     assert report.total == 170
-    assert report.accuracy >= 0.96, report.format()
+    assert report.accuracy >= 0.97, report.format()
     assert report.precision("high_intent") >= 0.95, report.format()
     assert report.precision("spam") >= 0.97, report.format()
     assert report.recall("spam") >= 0.95, report.format()
@@ -175,7 +175,8 @@ def test_the_fourth_set_keeps_its_level_and_never_auto_sends_wrongly(held_out_4)
 # The fifth held-out set, written from the guide alone after every rule above, committed and
 # measured once before any change: accuracy 0.900, spam precision 1.000 and recall 0.925. Its
 # errors were then read for the multilingual weak-spot rules (dev_leads_g.jsonl): 0.971, spam
-# recall 0.975, all 16 support requests and 10 vendor pitches flagged. No longer unread.
+# recall 0.975, all 16 support requests and 10 vendor pitches flagged (0.976 since). No longer
+# unread.
 def test_the_fifth_held_out_set_meets_the_safety_and_spam_floors():
     report = evaluate(load_labelled(DATA / "labelled_leads_5.jsonl"), strategy="rules")
     assert report.total == 170
