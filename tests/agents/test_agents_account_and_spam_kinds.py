@@ -37,6 +37,8 @@ from tests.factories import make_lead_input
         "Ein Kollege ist gegangen: wie übertragen wir seine Kontakte auf einen anderen Benutzer?",
         "いつも利用しています。昨日から請求画面が表示されません。",
         "我们一直在用你们的系统，今天导出不了报表。",
+        "We currently have 28 seats on the Growth plan; please send the renewal on the same terms.",
+        "Wir haben 18 Lizenzen und möchten sie zum Quartalsende auf 12 reduzieren.",
     ],
 )
 def test_account_business_without_the_obvious_words_is_support(message):

@@ -101,6 +101,18 @@ def test_consumers_are_wrong_fit_in_each_language(email, message):
             "Hola, soy diseñador freelance y podría mejorar vuestra web con un rediseño. ¿Os "
             "envío mi portafolio?",
         ),
+        (
+            "nina@mailpilot-ai.example",
+            "MailPilot AI",
+            "Hi, can I book 15 minutes with your team to show you how our AI inbox assistant "
+            "helps companies like yours answer leads faster? Plans start at $19 per seat.",
+        ),
+        (
+            "t.leroy@devis-express.example",
+            "Devis Express",
+            "Bonjour, nous aimerions vous présenter notre outil de devis en ligne lors d'une démo "
+            "de 15 minutes. Tarifs dégressifs selon le nombre d'utilisateurs.",
+        ),
     ],
 )
 def test_vendor_pitches_and_recruiters_are_wrong_fit(email, company, message):
