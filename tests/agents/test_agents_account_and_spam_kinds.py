@@ -113,6 +113,11 @@ def test_buyers_who_use_those_words_stay_buyers(message):
             "Bom dia, estamos a estudar o mercado para um relatório interno. Têm uma brochura?",
         ),
         (
+            "l.girard@girard-btp.example",
+            "Girard BTP",
+            "Bonjour, j'ai suivi votre webinaire ; pourriez-vous m'envoyer le livre blanc ?",
+        ),
+        (
             "s.dahl@dahl-el.example",
             "Dahl El ApS",
             "Hej, vi er bare nysgerrige og kigger bare på markedet. Har I en brochure?",

@@ -47,6 +47,10 @@ from tests.factories import make_lead_input
             "tim.hoffmann05@web.de",
             "Hallo, ich brauche für meine Hausarbeit ein paar Infos über Ihr Tool. Danke!",
         ),
+        (
+            "carla.russo61@libero.it",
+            "Buongiorno, mi serve un programma per le spese di casa e le bollette. Va bene il vostro?",
+        ),
     ],
 )
 def test_consumers_are_wrong_fit_in_each_language(email, message):
