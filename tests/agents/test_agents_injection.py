@@ -58,6 +58,9 @@ def test_injection_in_the_name_field_is_detected():
         "Our customers keep asking for faster replies, so we need a better process.",
         "Could your team walk us through onboarding and the API?",
         "Please ignore my previous message, I had the wrong date. Tuesday works.",
+        "We forgot our admin password; how do we reset it?",
+        "Can your API keys be rotated automatically for our 30 users?",
+        "We want the export of our customer list with emails to work in CSV.",
     ],
 )
 def test_ordinary_enquiries_are_not_flagged(message):
