@@ -162,6 +162,14 @@ def test_early_leads_with_buying_words_are_low_intent(email, company, message):
             "ventas@seguidores-ya.test",
             "Compra 5.000 seguidores reales de Instagram por solo 12 €, entrega en un día.",
         ),
+        (
+            "nabidka@domaci-prace.test",
+            "Práce z domova pro každého, výdělek až 30 000 Kč měsíčně. Ozvěte se na WhatsApp.",
+        ),
+        (
+            "cash.now@mail.test",
+            "Make $4000 a week from your couch, no experience needed. Click now!",
+        ),
     ],
 )
 def test_spam_kinds_that_borrow_business_words_are_spam(email, message):
@@ -179,3 +187,15 @@ def test_spam_kinds_that_borrow_business_words_are_spam(email, message):
 )
 def test_a_number_after_da_is_not_domain_authority(message):
     assert not hits("promo", message), message
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Ich bin Julia und suche einen ernsthaften Mann. Schreib mir!",
+        "Je cherche un homme sérieux, écris-moi vite.",
+        "Busco un hombre serio para algo más.",
+    ],
+)
+def test_a_partner_sought_is_spam_wording(message):
+    assert hits("promo", message).weight >= 2.5, message
