@@ -122,6 +122,21 @@ def test_buyers_who_use_those_words_stay_buyers(message):
             "Dahl El ApS",
             "Hej, vi er bare nysgerrige og kigger bare på markedet. Har I en brochure?",
         ),
+        (
+            "p.wolf@wolf-kuechen.example",
+            "Wolf Küchen",
+            "Was würde das für 50 Nutzer ungefähr kosten? Nur aus Neugier, wir planen nichts.",
+        ),
+        (
+            "c.blanc@blanc-immobilier.example",
+            "Blanc Immobilier",
+            "Combien pour 30 utilisateurs ? C'est juste pour avoir une idée, pas de budget.",
+        ),
+        (
+            "r.vos@vos-installatie.example",
+            "Vos Installatie",
+            "Wat kost het voor 15 gebruikers? Puur uit interesse, we hebben nog geen budget.",
+        ),
     ],
 )
 def test_early_leads_with_buying_words_are_low_intent(email, company, message):
