@@ -131,6 +131,8 @@ PATTERNS: dict[str, list[re.Pattern[str]]] = {
             r"(?:data|e-?mails?|e-?mail addresses|addresses|phone numbers|records|contact details|messages|submissions)\b",
             _I,
         ),
+        # Buyers speak of their own customers ("export our customer list with emails"); an
+        # attack asks for the customers of the company it writes to.
         re.compile(
             r"\b(?:list|export|dump|send|share|give)\b(?:(?!\b(?:our|my)\b)[\w\s]){0,25}\b(?:customers?|clients?|leads?|users?)\b[\w\s]{0,15}\b(?:with|and|including)\s+(?:their\s+)?(?:e-?mails?|phone numbers|contact details)\b",
             _I,
@@ -144,6 +146,7 @@ PATTERNS: dict[str, list[re.Pattern[str]]] = {
             _I,
         ),
         re.compile(
+            # Credentials need a verb that asks for them: "we forgot our admin password" is support.
             r"\b(?:internal notes|database dump|(?:stored|all (?:the |your )?)api keys?|(?:stored|all (?:the |your )?)credentials)\b"
             r"|\b(?:list|table|dump|export|database)\s+of\s+(?:all\s+)?(?:your\s+|the\s+)?(?:other\s+)?(?:customers?|clients?|leads?|users?)(?:'s?)?\s+(?:e-?mails?|e-?mail addresses|phone numbers|passwords|contact details)\b"
             r"|\bexport\s+(?:the\s+|your\s+)?(?:leads?|customers?|users?|contacts?|clients?)\s+(?:table|database)\b"
