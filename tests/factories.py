@@ -3,6 +3,7 @@
 from itertools import count
 
 from pipeline.models import Lead, Submission
+from pipeline.schemas import LeadInput
 
 _sequence = count(1)
 
@@ -283,3 +284,8 @@ def make_business_settings() -> None:
     ScoringConfig.objects.create(
         criteria=DEFAULT_CRITERIA, auto_send_threshold=60, auto_send_labels=["high_intent"]
     )
+
+
+def make_lead_input(message: str, email: str, company: str = "", name: str = "Alex") -> LeadInput:
+    """A lead as the agents see it (not saved): what a contact form would send."""
+    return LeadInput(name=name, email=email, company=company, message=message)

@@ -92,7 +92,7 @@ PATTERNS: dict[str, list[re.Pattern[str]]] = {
         ),
         # The same label in the middle of a line or inside an HTML comment, followed by an order.
         re.compile(
-            r"(?:<!--[^>]{0,40}|[(\[{.?!:;,]\s*)\b(?:ai|a\.i\.|assistant|classifier|llm|bot|model|system)\s*:\s*"
+            r"(?:<!--[^>]{0,40}|[(\[{}>.?!:;,]\s*)\b(?:ai|a\.i\.|assistant|classifier|llm|bot|model|system)\s*:\s*"
             r"(?:please\s+)?(?:ignore|mark|classify|label|tag|give|set|output|print|reveal|approve|send|forward|treat|score|share|rate|reply|respond|include|add|notify|escalate|prioriti[sz]e)\b",
             _I,
         ),
@@ -131,8 +131,10 @@ PATTERNS: dict[str, list[re.Pattern[str]]] = {
             r"(?:data|e-?mails?|e-?mail addresses|addresses|phone numbers|records|contact details|messages|submissions)\b",
             _I,
         ),
+        # Buyers speak of their own customers ("export our customer list with emails"); an
+        # attack asks for the customers of the company it writes to.
         re.compile(
-            r"\b(?:list|export|dump|send|share|give)\b[\w\s]{0,25}\b(?:customers?|clients?|leads?|users?)\b[\w\s]{0,15}\b(?:with|and|including)\s+(?:their\s+)?(?:e-?mails?|phone numbers|contact details)\b",
+            r"\b(?:list|export|dump|send|share|give)\b(?:(?!\b(?:our|my)\b)[\w\s]){0,25}\b(?:customers?|clients?|leads?|users?)\b[\w\s]{0,15}\b(?:with|and|including)\s+(?:their\s+)?(?:e-?mails?|phone numbers|contact details)\b",
             _I,
         ),
         re.compile(
@@ -144,7 +146,13 @@ PATTERNS: dict[str, list[re.Pattern[str]]] = {
             _I,
         ),
         re.compile(
-            r"\b(?:internal notes|database dump|your api keys?|your credentials|admin password)\b",
+            # Credentials need a verb that asks for them: "we forgot our admin password" is support.
+            r"\b(?:internal notes|database dump|(?:stored|all (?:the |your )?)api keys?|(?:stored|all (?:the |your )?)credentials)\b"
+            r"|\b(?:list|table|dump|export|database)\s+of\s+(?:all\s+)?(?:your\s+|the\s+)?(?:other\s+)?(?:customers?|clients?|leads?|users?)(?:'s?)?\s+(?:e-?mails?|e-?mail addresses|phone numbers|passwords|contact details)\b"
+            r"|\bexport\s+(?:the\s+|your\s+)?(?:leads?|customers?|users?|contacts?|clients?)\s+(?:table|database)\b"
+            r"|\b(?:api-schlüssel|clés? api|claves? api|chaves? api|chiavi api|api-sleutels?|klucze api)\b[^.\n]{0,30}\b(?:preisgeben|zeigen|révél\w*|montr\w*|revel\w*|mostr\w*|rivel\w*|onthul\w*|ujawni\w*|poda\w*)"
+            r"|\b(?:reveal|print|dump|leak)\b[^.\n]{0,25}\b(?:admin password|passwords|api keys?|access tokens?|credentials)\b"
+            r"|\b(?:give me|send me|tell me|share)\b[^.\n]{0,25}\b(?:admin password|passwords|api keys|access tokens|credentials)\b",
             _I,
         ),
     ],

@@ -1,4 +1,5 @@
-"""The classifier's weak spots: consumers, vendor pitches, and real leads that carry markup.
+"""The classifier's weak spots: consumers and students, vendor pitches, recruiters and freelancers,
+and real leads that carry markup.
 
 Sentences written for this test, in several languages; none of them is in a training or
 held-out set.
@@ -7,11 +8,7 @@ held-out set.
 import pytest
 
 from pipeline.agents.classify import rules
-from pipeline.schemas import LeadInput
-
-
-def _lead(message: str, email: str, company: str = "", name: str = "Alex") -> LeadInput:
-    return LeadInput(name=name, email=email, company=company, message=message)
+from tests.factories import make_lead_input
 
 
 @pytest.mark.parametrize(
@@ -37,10 +34,27 @@ def _lead(message: str, email: str, company: str = "", name: str = "Alex") -> Le
             "marek.lis@o2.pl",
             "Dzień dobry, jestem emerytem i chcę prowadzić listę znajomych z mojego klubu. Ile to kosztuje?",
         ),
+        (
+            "joan.baker62@btinternet.com",
+            "Hello, I'd like a lead and collar for my puppy. What is the price including postage?",
+        ),
+        (
+            "lea.fontaine07@gmail.com",
+            "Bonjour, pour un devoir de master je dois comparer deux logiciels. Vous pouvez "
+            "m'aider ?",
+        ),
+        (
+            "tim.hoffmann05@web.de",
+            "Hallo, ich brauche für meine Hausarbeit ein paar Infos über Ihr Tool. Danke!",
+        ),
+        (
+            "carla.russo61@libero.it",
+            "Buongiorno, mi serve un programma per le spese di casa e le bollette. Va bene il vostro?",
+        ),
     ],
 )
 def test_consumers_are_wrong_fit_in_each_language(email, message):
-    result = rules(_lead(message, email))
+    result = rules(make_lead_input(message, email))
 
     assert result.label == "wrong_fit", result.reasons
     assert result.spam_probability < 0.25
@@ -67,10 +81,46 @@ def test_consumers_are_wrong_fit_in_each_language(email, message):
             "Bonjour, notre cabinet de recrutement a des candidats commerciaux disponibles pour "
             "vos postes. Puis-je vous envoyer trois profils ?",
         ),
+        (
+            "d.hart@hartwell-search.example",
+            "Hartwell Search",
+            "Hello, I'm running a confidential CFO search for a client in logistics and would "
+            "value ten minutes with your finance lead.",
+        ),
+        (
+            "m.roy@roy-conseil.example",
+            "Roy Conseil",
+            "Bonjour, chasseur de têtes, je cherche pour un client un directeur commercial. "
+            "Pourriez-vous transmettre mon message ?",
+        ),
+        (
+            "jana.designs@gmail.com",
+            "",
+            "Hi! I'm a freelance web designer and could redesign your landing page for a fixed "
+            "fee. Happy to share my portfolio.",
+        ),
+        (
+            "pablo.ux@hotmail.com",
+            "",
+            "Hola, soy diseñador freelance y podría mejorar vuestra web con un rediseño. ¿Os "
+            "envío mi portafolio?",
+        ),
+        (
+            "nina@mailpilot-ai.example",
+            "MailPilot AI",
+            "Hi, can I book 15 minutes with your team to show you how our AI inbox assistant "
+            "helps companies like yours answer leads faster? Plans start at $19 per seat.",
+        ),
+        (
+            "t.leroy@devis-express.example",
+            "Devis Express",
+            "Bonjour, nous aimerions vous présenter notre outil de devis en ligne lors d'une démo "
+            "de 15 minutes. Tarifs dégressifs selon le nombre d'utilisateurs.",
+        ),
     ],
 )
-def test_vendor_pitches_are_wrong_fit(email, company, message):
-    result = rules(_lead(message, email, company))
+def test_vendor_pitches_and_recruiters_are_wrong_fit(email, company, message):
+    result = rules(make_lead_input(message, email, company))
 
     assert result.label == "wrong_fit", result.reasons
 
@@ -104,7 +154,7 @@ def test_vendor_pitches_are_wrong_fit(email, company, message):
 def test_a_real_lead_carrying_markup_keeps_its_label_and_is_never_called_spam(
     label, email, company, message
 ):
-    result = rules(_lead(message, email, company))
+    result = rules(make_lead_input(message, email, company))
 
     assert "markup" in result.flags
     assert result.label == label, result.reasons

@@ -10,11 +10,7 @@ import pytest
 from pipeline.agents.classify import classify, gather_evidence, rules
 from pipeline.agents.evaluate import simulate_decision
 from pipeline.agents.injection import detect_injection
-from pipeline.schemas import LeadInput
-
-
-def _lead(message: str, email: str, company: str = "", name: str = "Alex") -> LeadInput:
-    return LeadInput(name=name, email=email, company=company, message=message)
+from tests.factories import make_lead_input
 
 
 @pytest.mark.parametrize(
@@ -65,7 +61,7 @@ def _lead(message: str, email: str, company: str = "", name: str = "Alex") -> Le
     ],
 )
 def test_an_existing_customers_account_problem_is_support_in_each_language(email, company, message):
-    lead = _lead(message, email, company)
+    lead = make_lead_input(message, email, company)
     result = rules(lead)
 
     assert result.label == "wrong_fit", result.reasons
@@ -75,7 +71,7 @@ def test_an_existing_customers_account_problem_is_support_in_each_language(email
 
 def test_a_support_request_read_as_a_buyer_is_flagged_and_never_auto_sent():
     # Seat counts and a date read as buying to the model; the account words still flag it.
-    lead = _lead(
+    lead = make_lead_input(
         "Please move us down from the Growth plan to Basic next month, we only need 4 seats "
         "now. Who handles that?",
         "ops@harrow-kitchens.example",
@@ -120,7 +116,7 @@ def test_a_support_request_read_as_a_buyer_is_flagged_and_never_auto_sent():
 def test_a_vendor_selling_its_own_services_is_wrong_fit_and_never_auto_sent(
     email, company, message
 ):
-    lead = _lead(message, email, company)
+    lead = make_lead_input(message, email, company)
     result = rules(lead)
 
     assert result.label == "wrong_fit", result.reasons
@@ -153,7 +149,7 @@ def test_a_vendor_selling_its_own_services_is_wrong_fit_and_never_auto_sent(
     ],
 )
 def test_a_private_person_with_business_words_is_wrong_fit(email, message):
-    lead = _lead(message, email)
+    lead = make_lead_input(message, email)
     result = rules(lead)
 
     assert result.label == "wrong_fit", result.reasons
@@ -187,14 +183,14 @@ def test_a_private_person_with_business_words_is_wrong_fit(email, message):
 def test_a_customer_buying_more_seats_or_an_agency_buying_for_itself_stays_high_intent(
     email, company, message
 ):
-    result = rules(_lead(message, email, company))
+    result = rules(make_lead_input(message, email, company))
 
     assert result.label == "high_intent", result.reasons
     assert "support" not in result.flags
 
 
 def test_clear_signs_of_a_pitch_flag_a_lead_read_as_a_buyer():
-    lead = _lead(
+    lead = make_lead_input(
         "Your competitors rank above you on G2. We help SaaS companies like yours collect "
         "reviews; packages start at $900 a month. Could I send you a free audit?",
         "nina@reviewlift.example",
@@ -222,6 +218,6 @@ def test_clear_signs_of_a_pitch_flag_a_lead_read_as_a_buyer():
     ],
 )
 def test_injection_shapes_in_the_middle_of_a_line_or_a_comment_are_flagged(message):
-    lead = _lead(message, "sam@fieldline.example", "Fieldline")
+    lead = make_lead_input(message, "sam@fieldline.example", "Fieldline")
 
     assert detect_injection(lead).detected
