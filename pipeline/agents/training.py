@@ -27,6 +27,7 @@ TRAINING_FILES: tuple[Path, ...] = (
     learned.DATA_DIR / "dev_leads_d.jsonl",
     learned.DATA_DIR / "dev_leads_e.jsonl",
     learned.DATA_DIR / "dev_leads_g.jsonl",
+    learned.DATA_DIR / "dev_leads_f.jsonl",
 )
 # Held-out sets are named labelled_leads*.jsonl.
 HELD_OUT_PREFIX = "labelled_leads"
