@@ -190,3 +190,20 @@ def test_the_fifth_held_out_set_meets_the_safety_and_spam_floors():
     assert report.unsafe_auto_sent == [], report.format()
     assert report.spam_probable_drafted == [], report.format()
     assert report.auto_sent_high_intent >= 5, report.format()
+
+
+# The sixth held-out set, written from the guide alone and committed before the weak-spot rules
+# and development sets F and G were merged, measured once after them: accuracy 0.935, spam
+# precision and recall 0.950 (the target for precision, 0.97, is missed: a real lead
+# carrying an injection or markup read as spam), no unsafe auto-send, coverage 4 of 45.
+def test_the_sixth_held_out_set_keeps_its_measured_level_and_the_safety_floors():
+    report = evaluate(load_labelled(DATA / "labelled_leads_6.jsonl"), strategy="rules")
+    assert report.total == 170
+    assert report.accuracy >= 0.93, report.format()
+    assert report.precision("spam") >= 0.95, report.format()
+    assert report.recall("spam") >= 0.95, report.format()
+    assert report.unsafe_auto_sent == [], report.format()
+    assert report.spam_probable_drafted == [], report.format()
+    assert report.auto_sent_high_intent >= 4, report.format()
+    assert report.flag_found["injection"] == report.flag_rows["injection"], report.format()
+    assert report.flag_found["markup"] == report.flag_rows["markup"], report.format()
