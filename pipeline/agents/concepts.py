@@ -139,6 +139,9 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "tietoa", "esite*", "bilgi*", "broşür", "информаци*", "материал*", "буклет", "資料",
         "情報", "カタログ", "资料", "信息", "介绍", "정보", "자료", "소개", "معلومات",
         "जानकारी", "ข้อมูล",
+        # A brochure or catalogue by its other names.
+        "prospekt", "prospekte", "katalog", "catalogue", "catálogo", "catalogo", "catalogus",
+        "prospectus", "katalogu", "katalogen",
     ),
     "no_urgency": (
         "just looking", "just browsing", "just curious", "just exploring", "curious",

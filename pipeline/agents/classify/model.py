@@ -14,6 +14,7 @@ from pipeline.agents.classify.reasons import (
     is_support,
     reasons_for,
 )
+from pipeline.agents.injection import without_injection
 from pipeline.agents.language import detect_language
 from pipeline.schemas import Classification, LeadInput
 
@@ -95,7 +96,17 @@ def fact_features(evidence: Evidence) -> dict[str, float]:
 def model_features(lead: LeadInput) -> tuple[dict[str, float], Evidence]:
     """The learned model's features for one lead, and the evidence they came from."""
     evidence = gather_evidence(lead)
-    return learned.build_features(lead.message or "", fact_features(evidence)), evidence
+    return learned.build_features(model_text(lead, evidence), fact_features(evidence)), evidence
+
+
+def model_text(lead: LeadInput, evidence: Evidence) -> str:
+    """The words the model reads. A real request that carries an injection is read without the
+    injected sentences: their words ("ignore", "instructions", "system") come mostly from spam
+    in training, and would pull the request towards spam. The flag still goes to a human."""
+    message = lead.message or ""
+    if evidence.signals.injection.detected and evidence.has_request:
+        return without_injection(message)
+    return message
 
 
 def rules(lead: LeadInput) -> Classification:
