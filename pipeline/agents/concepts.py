@@ -18,6 +18,11 @@ from functools import lru_cache
 
 from pipeline.agents.terms import terms_pattern
 
+# "my family's roofing company" is a business; "my family" alone is a private person. (The rules'
+# consumer lexicon, lexicons/consumer.txt, spells the same lookahead out.)
+_FIRM = r"(?:business|company|firm|shop|store|restaurant|farm|practice|agency)"
+_MY_FAMILYS_FIRM = rf"my family's (?:[\w-]+ ){{0,3}}{_FIRM}"
+
 # Nouns for people or seats that follow a team size: "15 users", "18 handlowców", "20人".
 _PEOPLE = (
     r"(?:people|persons?|personen|users?|employees|staff|reps|agents|seats|licen[cs]es|sellers|salespeople"
@@ -292,7 +297,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     # A family business is a business: "my family's HVAC company", "Familienbetrieb", "firma rodzinna".
     "family_business": (
         "family business", "family-owned", "family owned", "family firm", "family-run",
-        r"re:\bmy family's (?:[\w-]+ ){0,3}(?:business|company|firm|shop|store|restaurant|farm|practice|agency)\b",
+        rf"re:\b{_MY_FAMILYS_FIRM}\b",
         "familienunternehmen", "familienbetrieb", "entreprise familiale", "empresa familiar",
         "azienda di famiglia", "azienda familiare", "a conduzione familiare", "familiebedrijf",
         r"re:\bfirm\w* rodzinn\w*|\brodzinn\w* firm\w*", "rodinná firma", "familjeföretag", "familieforetak",
@@ -343,7 +348,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "side thing", "not a business really", "just a side",
         "my rent", "rent", "landlord", "my apartment", "my flat", "my car", "my dog", "my cat", "my pet", "christmas", "holiday", "vacation", "my club", "church", "my neighbo*", "grocer*", "my bills", "my budget", "my garden", "recipe*", "ipad", "my iphone", "my phone", "soccer", "football team", "my team at school", "my class", "my teacher", "my professor", "homeschool*", "tutor", "tutoring", "my debts", "wohnung", "miete", "vermieter", "weihnacht*", "urlaub", "verein", "appartement", "loyer", "noël", "vacances", "anniversaires", "particulier*", "alquiler", "piso", "navidad", "vacaciones", "aluguel", "natal", "férias", "affitto", "natale", "vacanze", "appartamento", "huur", "kerst*", "vakantie", "mieszkani*", "czynsz", "święt*", "wakacj*", "nájem", "vánoc*", "dovolen*", "hyra", "semester", "kira", "tatil", "квартир*", "аренд*", "отпуск", "новый год", "家賃", "引っ越し", "旅行", "趣味", "房租", "搬家", "旅游", "爱好",
         "survey for my", "my research", "umfrage", "encuesta", "enquête", "ankieta", "anket", "опрос*", "アンケート", "问卷", "설문", "大学", "学部", "ゼミ", "大学生", "硕士", "छात्र", "छात्रा", "طالب", "طالبة", "φοιτητ*", "διπλωματικ*", "סטודנט*", "my house", "my car", "my flat",
-        "for myself", "just me", r"re:\bmy family\b(?!'s (?:[\w-]+ ){0,3}(?:business|company|firm|shop|store|restaurant|farm|practice|agency))", "my wife",
+        "for myself", "just me", rf"re:\bmy family\b(?!'s (?:[\w-]+ ){{0,3}}{_FIRM})", "my wife",
         "my husband", "my kids", "my children", "my son", "my daughter", "my mom", "my dad",
         "my house", "my home", "our house", "wedding", "birthday", "hobby", "student",
         "personal use", "homework", "thesis", "dissertation", "school project", "class project", "university",
