@@ -9,6 +9,7 @@ from django.db import connection
 
 from pipeline import engine
 from pipeline.engine import hop, leases, store
+from pipeline.engine.registry import get_pipeline
 from pipeline.models import StepRun
 from tests.factories import make_lead
 
@@ -86,5 +87,36 @@ def test_postgresql_prepares_a_statement_it_sees_again():
         cursor.execute(
             "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
             ["%LEFT JOIN%WHERE s.%run_id%"],
+        )
+        assert cursor.fetchone()[0] == 1
+
+
+def test_every_run_start_on_postgresql_sends_one_insert_of_the_same_text_that_is_prepared():
+    """The steps go in as arrays: the statement is the same for any number of steps, small
+    enough for psycopg to keep converted, and PostgreSQL prepares it."""
+    if connection.vendor != "postgresql":
+        pytest.skip("unnest and prepared statements are PostgreSQL's")
+    from psycopg._queries import MAX_CACHED_STATEMENT_PARAMS
+
+    inserts: list[tuple[str, int]] = []
+
+    def record(execute, sql, params, many, context):
+        if sql.startswith(f'INSERT INTO "{StepRun._meta.db_table}"'):
+            inserts.append((sql, len(params)))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        for name in ("test-parallel", "test-flaky", "test-parallel"):
+            engine.start(name, lead=make_lead(), dispatch=lambda step_run_id: None)
+    assert StepRun.objects.filter(run__pipeline_name="test-parallel").count() == 2 * 4
+    other = len(get_pipeline("test-flaky").steps)
+    assert other != 4 and StepRun.objects.filter(run__pipeline_name="test-flaky").count() == other
+    assert len(inserts) == 3
+    assert len({sql for sql, _ in inserts}) == 1
+    assert all(count <= MAX_CACHED_STATEMENT_PARAMS for _, count in inserts)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["%FROM unnest(%"],
         )
         assert cursor.fetchone()[0] == 1
