@@ -2,7 +2,7 @@ import logging
 import sys
 
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 
 logger = logging.getLogger(__name__)
 
@@ -17,6 +17,7 @@ class PipelineConfig(AppConfig):
         # Pipelines register by name here; a run's stored name is only ever looked up.
         engine.autodiscover()
         post_migrate.connect(_ensure_schedules, sender=self)
+        _watch_configuration()
         if "qcluster" in sys.argv[1:2]:
             # Import the pipelines (agents, the classifier's weights, the anthropic SDK) in the
             # cluster's parent, before it forks its workers: they then share those pages
@@ -43,6 +44,24 @@ def _preload() -> None:
     learned.load_model()
     is_disposable("example.com")  # loads the blocklist
     language.identifier()  # loads the language detector's model
+
+
+def _watch_configuration() -> None:
+    """Every process keeps the sources, owner rules and Reviewers it read (config_cache): a
+    change to any of them makes it, and when committed every other process, read them again."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from pipeline import config_cache
+    from pipeline.models import CountryOwnerRule, OwnerRule, SizeOwnerRule, WebhookSource
+
+    user = get_user_model()
+    for model in (WebhookSource, OwnerRule, CountryOwnerRule, SizeOwnerRule, user, Group):
+        for signal in (post_save, post_delete):
+            signal.connect(config_cache.changed, sender=model, dispatch_uid=f"config:{model}")
+    m2m_changed.connect(
+        config_cache.changed, sender=user.groups.through, dispatch_uid="config:groups"
+    )
 
 
 def _ensure_schedules(sender, using="default", **kwargs) -> None:

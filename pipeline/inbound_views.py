@@ -38,7 +38,7 @@ def _receive(request: HttpRequest, slug: str) -> ReplyReceipt:
     source = webhooks.posted_source(request, slug)
     body = webhooks.read_body(request, settings.INBOUND_MAX_BODY_BYTES)
     text = webhooks.decode_body(body)
-    webhook_id = webhooks.verify_signature(source, text, request.headers)
+    source, webhook_id = webhooks.verify_delivery(source, text, request.headers)
     limit = source.rate_limit_per_minute or settings.WEBHOOK_RATE_LIMIT_PER_MINUTE
     verdict = ratelimit.hit(f"inbound:{source.pk}", limit)
     if not verdict.allowed:

@@ -62,7 +62,7 @@ def _receive_webhook(request: HttpRequest, slug: str) -> Receipt:
     body = webhooks.read_body(request, settings.WEBHOOK_MAX_BODY_BYTES)
     kind = webhooks.content_kind(request.content_type)
     text = webhooks.decode_body(body)
-    webhook_id = webhooks.verify_signature(source, text, request.headers)
+    source, webhook_id = webhooks.verify_delivery(source, text, request.headers)
     # Only signed deliveries count: strangers posting to the URL cannot use up the sender's
     # allowance, and refusing them costs no more than counting them would.
     limit = source.rate_limit_per_minute or settings.WEBHOOK_RATE_LIMIT_PER_MINUTE

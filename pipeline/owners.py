@@ -25,8 +25,8 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Q
 
+from pipeline import config_cache
 from pipeline.agents.score import employee_floor
 from pipeline.intake.normalize import canonical_key, phone_country
 from pipeline.integrations.enrich.vocab import country_code
@@ -68,18 +68,55 @@ class OwnerChoice:
     detail: str = ""  # the source's name, the country code, the size range
 
 
-def candidates() -> list[int]:
-    """The people leads are shared among, in a fixed order: active members of Reviewers.
+@dataclass(frozen=True)
+class OwnerSetup:
+    """The people and the rules, read together and kept per process (config_cache)."""
 
-    Only they are eligible owners: a rule naming anyone else is skipped.
-    """
-    return list(
+    people: tuple[int, ...]
+    by_source: dict[int, OwnerChoice]
+    by_country: dict[str, OwnerChoice]
+    by_size: tuple[tuple[int, int | None, OwnerChoice], ...]  # (min, max or None), in order
+
+
+def owner_setup() -> OwnerSetup:
+    return config_cache.cached("owner-setup", _load_owner_setup)
+
+
+def _load_owner_setup() -> OwnerSetup:
+    people = (
         get_user_model()
         .objects.filter(groups__name=OWNER_GROUP, is_active=True)
         .order_by("pk")
         .values_list("pk", flat=True)
         .distinct()
     )
+    return OwnerSetup(
+        people=tuple(people),
+        by_source={
+            rule.source_id: OwnerChoice(rule.owner_id, Basis.SOURCE, rule.source.name[:100])
+            for rule in OwnerRule.objects.select_related("source")
+        },
+        by_country={
+            rule.country: OwnerChoice(rule.owner_id, Basis.COUNTRY, rule.country)
+            for rule in CountryOwnerRule.objects.all()
+        },
+        by_size=tuple(
+            (
+                rule.min_employees,
+                rule.max_employees,
+                OwnerChoice(rule.owner_id, Basis.SIZE, rule.range_text),
+            )
+            for rule in SizeOwnerRule.objects.all()  # in its Meta.ordering, as .first() read it
+        ),
+    )
+
+
+def candidates() -> list[int]:
+    """The people leads are shared among, in a fixed order: active members of Reviewers.
+
+    Only they are eligible owners: a rule naming anyone else is skipped.
+    """
+    return list(owner_setup().people)
 
 
 def next_in_turn(people: list[int] | None = None) -> int | None:
@@ -91,12 +128,13 @@ def next_in_turn(people: list[int] | None = None) -> int | None:
     if not people:
         return None
     with transaction.atomic():
-        OwnerRotation.objects.get_or_create(pk=1)
-        rotation = OwnerRotation.objects.select_for_update().get(pk=1)
+        rotation = OwnerRotation.objects.select_for_update().filter(pk=1).first()
+        if rotation is None:  # the first lead ever: make the row, then lock it
+            OwnerRotation.objects.get_or_create(pk=1)
+            rotation = OwnerRotation.objects.select_for_update().get(pk=1)
         after = [pk for pk in people if pk > (rotation.last_owner_id or 0)]
         chosen = after[0] if after else people[0]
-        rotation.last_owner_id = chosen
-        rotation.save(update_fields=["last_owner"])
+        OwnerRotation.objects.filter(pk=1).update(last_owner_id=chosen)
     return chosen
 
 
@@ -150,30 +188,25 @@ def facts_of(
 # --- Choosing ---------------------------------------------------------------------------------
 
 
-def fitting_rules(facts: LeadFacts) -> Iterator[OwnerChoice]:
+def fitting_rules(facts: LeadFacts, setup: OwnerSetup | None = None) -> Iterator[OwnerChoice]:
     """The rules that fit, in precedence order, each as the choice it would make."""
-    if facts.source_id is not None:
-        rule = OwnerRule.objects.select_related("source").filter(source_id=facts.source_id).first()
-        if rule is not None:
-            yield OwnerChoice(rule.owner_id, Basis.SOURCE, rule.source.name[:100])
-    if facts.country:
-        rule = CountryOwnerRule.objects.filter(country=facts.country).first()
-        if rule is not None:
-            yield OwnerChoice(rule.owner_id, Basis.COUNTRY, rule.country)
+    setup = setup or owner_setup()
+    if facts.source_id is not None and facts.source_id in setup.by_source:
+        yield setup.by_source[facts.source_id]
+    if facts.country and facts.country in setup.by_country:
+        yield setup.by_country[facts.country]
     if facts.employees is not None:
-        rule = (
-            SizeOwnerRule.objects.filter(min_employees__lte=facts.employees)
-            .filter(Q(max_employees__isnull=True) | Q(max_employees__gte=facts.employees))
-            .first()
-        )
-        if rule is not None:
-            yield OwnerChoice(rule.owner_id, Basis.SIZE, rule.range_text)
+        for low, high, choice in setup.by_size:
+            if low <= facts.employees and (high is None or facts.employees <= high):
+                yield choice
+                break
 
 
-def rule_owner(facts: LeadFacts, people: list[int]) -> OwnerChoice | None:
-    """The first fitting rule that names an eligible person (one of `people`), else None."""
-    for choice in fitting_rules(facts):
-        if choice.owner_id in people:
+def rule_owner(facts: LeadFacts, setup: OwnerSetup | None = None) -> OwnerChoice | None:
+    """The first fitting rule that names an eligible person, else None."""
+    setup = setup or owner_setup()
+    for choice in fitting_rules(facts, setup):
+        if choice.owner_id in setup.people:
             return choice
         logger.info(
             "owner.rule_skipped basis=%s owner=%s reason=not_eligible",
@@ -185,11 +218,11 @@ def rule_owner(facts: LeadFacts, people: list[int]) -> OwnerChoice | None:
 
 def choose_owner(facts: LeadFacts) -> OwnerChoice | None:
     """The owner the rules give, else the next in turn; None when nobody is eligible."""
-    people = candidates()
-    choice = rule_owner(facts, people)
+    setup = owner_setup()
+    choice = rule_owner(facts, setup)
     if choice is not None:
         return choice
-    owner_id = next_in_turn(people)
+    owner_id = next_in_turn(list(setup.people))
     return OwnerChoice(owner_id, Basis.ROUND_ROBIN) if owner_id is not None else None
 
 
@@ -241,7 +274,7 @@ def recheck_owner(
     lead = Lead.objects.select_related("owner").get(pk=lead_id)
     if lead.owner_basis != Basis.ROUND_ROBIN:
         return False
-    choice = rule_owner(facts_of(lead, submission, profile), candidates())
+    choice = rule_owner(facts_of(lead, submission, profile))
     if choice is None:
         return False
     with transaction.atomic():

@@ -23,6 +23,17 @@ def plain_http(settings):
 
 
 @pytest.fixture(autouse=True)
+def configuration_read_afresh():
+    """Each test starts with no kept sources or owner rules: between tests the database is
+    rolled back or emptied, which no signal reports (in production every change is saved)."""
+    from pipeline import config_cache
+
+    config_cache.reset()
+    yield
+    config_cache.reset()
+
+
+@pytest.fixture(autouse=True)
 def approvals_without_undo_window(settings):
     """Approving releases the reply at once unless a test turns the undo window on."""
     settings.REVIEW_UNDO_SECONDS = 0

@@ -25,6 +25,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from pipeline import config_cache
 from pipeline.intake.errors import IntakeError, InvalidLead
 from pipeline.intake.sources import valid_secrets
 from pipeline.models import WebhookSource
@@ -50,10 +51,33 @@ def posted_source(request: HttpRequest, slug: str) -> WebhookSource:
     """The active source a delivery is posted to; 405 for another method, 404 for no source."""
     if request.method != "POST":
         raise IntakeError("use POST", status=405, headers={"Allow": "POST"})
-    source = WebhookSource.objects.filter(slug=slug, is_active=True).first()
+    source = config_cache.cached(("webhook-source", slug), lambda: _active_source(slug))
     if source is None:
         raise IntakeError(f"no active webhook source {slug[:80]!r}", status=404)
     return source
+
+
+def _active_source(slug: str) -> WebhookSource | None:
+    return WebhookSource.objects.filter(slug=slug, is_active=True).first()
+
+
+def verify_delivery(
+    source: WebhookSource, text: str, headers: Mapping[str, str]
+) -> tuple[WebhookSource, str]:
+    """verify_signature() with the source as this process kept it (config_cache); when that
+    fails, once more with the source as stored now, in case its secret was rotated a moment ago.
+    Returns the source the signature matched, and the delivery's webhook-id."""
+    try:
+        return source, verify_signature(source, text, headers)
+    except IntakeError:
+        config_cache.forget(("webhook-source", source.slug))
+        current = _active_source(source.slug)
+        if current is None or (current.secret, current.retired_secrets) == (
+            source.secret,
+            source.retired_secrets,
+        ):
+            raise
+    return current, verify_signature(current, text, headers)
 
 
 def read_body(request: HttpRequest, limit: int) -> bytes:
