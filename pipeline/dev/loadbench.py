@@ -305,6 +305,7 @@ class Deployment:
             self.source, self.secret = create_webhook_source(
                 f"Load bench {self.token}", rate_limit_per_minute=1_000_000
             )
+            add_reviewers(self.token)
             if self.options.with_cluster:
                 self.start_cluster()
             self.web = Web(
@@ -369,11 +370,15 @@ def send_webhooks(
     *,
     concurrency: int,
     in_flight: int | None = None,
+    rate: float | None = None,
 ) -> tuple[list[Delivery], float]:
     """POST each payload, signed, `concurrency` at a time. Returns the deliveries and seconds.
 
     With `in_flight`, a webhook is sent only while fewer than that many leads are undecided:
     latency measured below the system's capacity instead of a burst queueing for it.
+    With `rate`, webhook i is due at i / rate seconds (arrivals at a steady pace, at most
+    `concurrency` in flight) and its latency counts from when it was due, so a sender held up by
+    a slow server does not hide the wait (coordinated omission).
     """
     import json
 
@@ -386,7 +391,7 @@ def send_webhooks(
             local.client = requests.Session()
         return local.client
 
-    def deliver(delivery: Delivery) -> None:
+    def deliver(delivery: Delivery, due: float | None = None) -> None:
         body = json.dumps(delivery.payload.body)
         webhook_id = f"msg_{secrets.token_hex(12)}"
         now = datetime.now(tz=UTC)
@@ -396,8 +401,10 @@ def send_webhooks(
             "webhook-timestamp": str(int(now.timestamp())),
             "webhook-signature": signer.sign(webhook_id, now, body),
         }
+        if due is not None:
+            time.sleep(max(0.0, due - time.perf_counter()))
         delivery.sent_at = time.time()
-        began = time.perf_counter()
+        began = time.perf_counter() if due is None else due
         try:
             response = client().post(url, data=body.encode(), headers=headers, timeout=30)
         except requests.RequestException as error:
@@ -419,7 +426,12 @@ def send_webhooks(
             deliver(delivery)
         return deliveries, time.perf_counter() - began
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        list(pool.map(deliver, deliveries))
+        if rate:
+            start = time.perf_counter() + 0.05
+            dues = [start + number / rate for number in range(len(deliveries))]
+            list(pool.map(deliver, deliveries, dues))
+        else:
+            list(pool.map(deliver, deliveries))
     return deliveries, time.perf_counter() - began
 
 
@@ -640,6 +652,8 @@ def integrity(deployment: Deployment, deliveries: list[Delivery], run_ids: list[
         "leads_sent": len(deliveries),
         "leads_accepted": len(accepted),
         "leads_stored": len(stored),
+        # Each given one of the bench's Reviewers in turn (or by a rule) at intake.
+        "leads_with_owner": Lead.objects.filter(pk__in=lead_ids, owner__isnull=False).count(),
         "lost": lost + (len(deliveries) - len(accepted)),
         "unfinished": len(unsettled(run_ids)),
         "duplicate_emails": duplicate_emails,
@@ -704,12 +718,29 @@ def start_sequential_copies(
     return run_ids
 
 
+def add_reviewers(token: str, count: int = 3) -> None:
+    """A sales team, as a deployment has: each lead gets an owner in turn (the round-robin)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from pipeline.owners import OWNER_GROUP
+
+    group, _ = Group.objects.get_or_create(name=OWNER_GROUP)
+    for number in range(count):
+        user = get_user_model().objects.create(username=f"bench-{token}-{number}")
+        user.groups.add(group)
+
+
 def cleanup(token: str, emails: Iterable[str]) -> None:
-    """Remove the benchmark's leads (with their runs, drafts, emails) and its webhook source."""
+    """Remove the benchmark's leads (with their runs, drafts, emails), its webhook source and
+    its Reviewers."""
+    from django.contrib.auth import get_user_model
+
     addresses = list(emails)
     Lead.objects.filter(email__in=addresses).delete()
     Lead.objects.filter(email__startswith="seq-", email__contains=f"company-{token}-").delete()
     WebhookSource.objects.filter(name=f"Load bench {token}").delete()
+    get_user_model().objects.filter(username__startswith=f"bench-{token}-").delete()
 
 
 def percentile(values: list[float], percent: int) -> float | None:

@@ -92,3 +92,17 @@ def test_bench_pipeline_exits_non_zero_when_leads_are_left_undecided():
     assert result.returncode != 0
     assert "integrity check failed" in result.stderr
     assert '"unfinished": 2' in result.stderr
+
+
+def test_intake_at_a_steady_rate_stores_every_lead_and_gives_each_an_owner():
+    result = bench_pipeline(
+        "--intake-only", "--leads=20", "--rate=40", "--web-workers=1", "--json", timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert report["rate"] == 40
+    # Twenty arrivals 1/40 s apart take at least 19/40 s however fast the server answers.
+    assert report["intake_seconds"] >= 19 / 40
+    assert report["leads_stored"] == report["leads_with_owner"] == 20
+    assert (report["lost"], report["intake_5xx"]) == (0, 0)
+    assert report["intake_ms_p95"] > 0

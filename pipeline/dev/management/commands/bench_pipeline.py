@@ -60,6 +60,13 @@ class Command(BaseCommand):
             "all at once, a burst); latency below capacity needs it",
         )
         parser.add_argument(
+            "--rate",
+            type=float,
+            default=None,
+            help="send webhooks at this steady rate per second (still at most --concurrency in "
+            "flight), latency counted from when each was due; default: as fast as answered",
+        )
+        parser.add_argument(
             "--sequential",
             action="store_true",
             help="also run the same leads through the steps one after another, and compare",
@@ -89,6 +96,8 @@ class Command(BaseCommand):
             < 1
         ):
             raise CommandError("--leads, --workers, --threads and --concurrency must be >= 1")
+        if options["rate"] is not None and (options["rate"] <= 0 or options["in_flight"]):
+            raise CommandError("--rate must be > 0, and cannot go with --in-flight")
         executor = MigrationExecutor(connection)
         if executor.migration_plan(executor.loader.graph.leaf_nodes()):
             raise CommandError("unapplied migrations: run `python manage.py migrate` first")
@@ -168,7 +177,10 @@ class Command(BaseCommand):
 
     def _measure(self, deployment, payloads, options, workers, *, last) -> dict:
         url = f"{deployment.web.url}/webhooks/{deployment.source.slug}/"
-        self._say(f"Sending {len(payloads)} signed webhooks, {options['concurrency']} at a time")
+        pace = f", {options['rate']:g} a second" if options["rate"] else ""
+        self._say(
+            f"Sending {len(payloads)} signed webhooks, {options['concurrency']} at a time{pace}"
+        )
         web_cpu = loadbench.cpu_seconds(deployment.web.process.pid)
         deliveries, seconds = loadbench.send_webhooks(
             url,
@@ -176,6 +188,7 @@ class Command(BaseCommand):
             payloads,
             concurrency=options["concurrency"],
             in_flight=options["in_flight"],
+            rate=options["rate"],
         )
         web_cpu = loadbench.cpu_seconds(deployment.web.process.pid) - web_cpu
         report = {
@@ -186,6 +199,7 @@ class Command(BaseCommand):
             "broker": options["broker"],
             "database": connection.vendor,
             "in_flight": options["in_flight"],
+            "rate": options["rate"],
             "llm_latency_s": options["llm_latency"],
             "fetch_latency_s": options["fetch_latency"],
             **loadbench.intake_figures(deliveries, seconds),
