@@ -51,7 +51,9 @@ def statements():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_new_person_s_webhook_costs_six_statements_in_one_transaction_and_a_message(client, source):
+def test_a_new_person_s_webhook_costs_six_statements_in_one_transaction_and_a_message(
+    client, source
+):
     deliver(client, *source, {**LEAD, "email": "first@northwind.example"})  # reads the setup
 
     with statements() as sent:
