@@ -435,6 +435,29 @@ def send_webhooks(
     return deliveries, time.perf_counter() - began
 
 
+def send_gets(url: str, count: int, *, concurrency: int) -> tuple[list[Delivery], float]:
+    """GET `url` `count` times, `concurrency` at a time, from the same kind of sender as
+    send_webhooks(). On a webhook URL the answer is a 405 decided before any database work:
+    the most requests a second this machine, this web server and this sender manage at all."""
+    local = threading.local()
+    deliveries = [Delivery(LeadPayload("", "", {})) for _ in range(count)]
+
+    def fetch(delivery: Delivery) -> None:
+        if not hasattr(local, "client"):
+            local.client = requests.Session()
+        began = time.perf_counter()
+        try:
+            delivery.status = local.client.get(url, timeout=30).status_code
+        except requests.RequestException as error:
+            delivery.error = f"{type(error).__name__}: {error}"
+        delivery.latency_ms = (time.perf_counter() - began) * 1000
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        list(pool.map(fetch, deliveries))
+    return deliveries, time.perf_counter() - began
+
+
 def wait_below(limit: int, run_ids: list[int], *, interval: float = 0.05) -> None:
     """Block while `limit` or more of these runs are undecided."""
     while len(run_ids) >= limit and len(unsettled(run_ids)) >= limit:

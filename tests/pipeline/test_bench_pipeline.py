@@ -96,7 +96,13 @@ def test_bench_pipeline_exits_non_zero_when_leads_are_left_undecided():
 
 def test_intake_at_a_steady_rate_stores_every_lead_and_gives_each_an_owner():
     result = bench_pipeline(
-        "--intake-only", "--leads=20", "--rate=40", "--web-workers=1", "--json", timeout=120
+        "--intake-only",
+        "--leads=20",
+        "--rate=40",
+        "--web-workers=1",
+        "--ceiling",
+        "--json",
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)
@@ -106,3 +112,6 @@ def test_intake_at_a_steady_rate_stores_every_lead_and_gives_each_an_owner():
     assert report["leads_stored"] == report["leads_with_owner"] == 20
     assert (report["lost"], report["intake_5xx"]) == (0, 0)
     assert report["intake_ms_p95"] > 0
+    # --ceiling: as many GETs first, each refused (405) before any database work.
+    assert report["ceiling_not_405"] == 0 and report["ceiling_rps"] > 0
+    assert report["ceiling_web_cpu_ms_per_request"] >= 0 and report["ceiling_ms_p95"] > 0

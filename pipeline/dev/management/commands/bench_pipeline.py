@@ -67,6 +67,12 @@ class Command(BaseCommand):
             "flight), latency counted from when each was due; default: as fast as answered",
         )
         parser.add_argument(
+            "--ceiling",
+            action="store_true",
+            help="first send as many GETs to the webhook URL (405, no database work) the same "
+            "way: what any request costs on this machine, for comparison",
+        )
+        parser.add_argument(
             "--sequential",
             action="store_true",
             help="also run the same leads through the steps one after another, and compare",
@@ -181,6 +187,9 @@ class Command(BaseCommand):
         self._say(
             f"Sending {len(payloads)} signed webhooks, {options['concurrency']} at a time{pace}"
         )
+        ceiling = (
+            self._ceiling(deployment, url, len(payloads), options) if options["ceiling"] else {}
+        )
         web_cpu = loadbench.cpu_seconds(deployment.web.process.pid)
         deliveries, seconds = loadbench.send_webhooks(
             url,
@@ -205,6 +214,7 @@ class Command(BaseCommand):
             **loadbench.intake_figures(deliveries, seconds),
             # CPU the web processes spent per webhook: what bounds intake on a busy machine.
             "intake_web_cpu_ms_per_request": round(web_cpu / len(payloads) * 1000, 2),
+            **ceiling,
         }
         run_ids = [d.run_id for d in deliveries if d.run_id]
         if options["intake_only"]:
@@ -259,6 +269,22 @@ class Command(BaseCommand):
         keys = ("lost", "unfinished", "duplicate_emails", "duplicate_contacts", "intake_5xx")
         return {key: report.get(key) for key in keys}
 
+    def _ceiling(self, deployment, url: str, count: int, options) -> dict:
+        self._say(
+            f"Sending {count} GETs (405, no database work), {options['concurrency']} at a time"
+        )
+        web_cpu = loadbench.cpu_seconds(deployment.web.process.pid)
+        answers, seconds = loadbench.send_gets(url, count, concurrency=options["concurrency"])
+        web_cpu = loadbench.cpu_seconds(deployment.web.process.pid) - web_cpu
+        figures = loadbench.intake_figures(answers, seconds)
+        return {
+            "ceiling_rps": figures["intake_rps"],
+            "ceiling_ms_p50": figures["intake_ms_p50"],
+            "ceiling_ms_p95": figures["intake_ms_p95"],
+            "ceiling_web_cpu_ms_per_request": round(web_cpu / count * 1000, 2),
+            "ceiling_not_405": sum(1 for answer in answers if answer.status != 405),
+        }
+
     def _print(self, report: dict) -> None:
         def row(label, value):
             self.stdout.write(f"  {label:<38} {value}")
@@ -277,6 +303,12 @@ class Command(BaseCommand):
         )
         row("5xx / other non-202", f"{report['intake_5xx']} / {report['intake_other_errors']}")
         row("web CPU per request (ms)", report["intake_web_cpu_ms_per_request"])
+        if "ceiling_rps" in report:
+            row(
+                "a GET (405, no database): requests/s",
+                f"{report['ceiling_rps']}, p50 / p95 {report['ceiling_ms_p50']} / "
+                f"{report['ceiling_ms_p95']} ms, web CPU {report['ceiling_web_cpu_ms_per_request']} ms",
+            )
         if "decision_s_p50" in report:
             self.stdout.write("pipeline")
             row(
