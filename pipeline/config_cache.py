@@ -33,7 +33,10 @@ MAX_ENTRIES = 10_000  # copies per process; past it they are dropped and loaded 
 
 _lock = threading.Lock()
 _entries: dict[Hashable, tuple[float, Any]] = {}  # key -> (loaded at, value)
-_state = {"token": None, "checked_at": float("-inf")}
+# The token the copies were loaded under, when it was last read, and how many times the copies
+# were emptied: a value loaded while they were emptied may be older than the change, so it is
+# returned but not kept.
+_state = {"token": None, "checked_at": float("-inf"), "generation": 0}
 
 
 def cached[T](key: Hashable, load: Callable[[], T], *, keep: Callable[[T], bool] = bool) -> T:
@@ -49,12 +52,14 @@ def cached[T](key: Hashable, load: Callable[[], T], *, keep: Callable[[T], bool]
     entry = _entries.get(key)
     if entry is not None and now - entry[0] < MAX_AGE_SECONDS:
         return entry[1]
+    generation = _state["generation"]
     value = load()
     if keep(value):
         with _lock:
-            if len(_entries) >= MAX_ENTRIES:
-                _entries.clear()
-            _entries[key] = (now, value)
+            if _state["generation"] == generation:
+                if len(_entries) >= MAX_ENTRIES:
+                    _entries.clear()
+                _entries[key] = (now, value)
     return value
 
 
@@ -76,13 +81,18 @@ def changed(*, update_fields: frozenset[str] | None = None, **_: Any) -> None:
 
 def clear_local() -> None:
     with _lock:
-        _entries.clear()
+        _clear()
+
+
+def _clear() -> None:  # under _lock
+    _entries.clear()
+    _state["generation"] += 1
 
 
 def reset() -> None:
     """Forget everything, the token included: as a new process."""
     with _lock:
-        _entries.clear()
+        _clear()
         _state.update(token=None, checked_at=float("-inf"))
 
 
@@ -105,6 +115,6 @@ def _check_token(now: float) -> None:
         return
     with _lock:
         if token != _state["token"]:
-            _entries.clear()
+            _clear()
             _state["token"] = token
         _state["checked_at"] = now

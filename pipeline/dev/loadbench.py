@@ -754,16 +754,19 @@ def add_reviewers(token: str, count: int = 3) -> None:
         user.groups.add(group)
 
 
-def cleanup(token: str, emails: Iterable[str]) -> None:
-    """Remove the benchmark's leads (with their runs, drafts, emails), its webhook source and
-    its Reviewers."""
+def remove_reviewers(token: str) -> None:
+    """Delete the Reviewers add_reviewers() made (their kept leads lose their owner)."""
     from django.contrib.auth import get_user_model
 
+    get_user_model().objects.filter(username__startswith=f"bench-{token}-").delete()
+
+
+def cleanup(token: str, emails: Iterable[str]) -> None:
+    """Remove the benchmark's leads (with their runs, drafts, emails) and its webhook source."""
     addresses = list(emails)
     Lead.objects.filter(email__in=addresses).delete()
     Lead.objects.filter(email__startswith="seq-", email__contains=f"company-{token}-").delete()
     WebhookSource.objects.filter(name=f"Load bench {token}").delete()
-    get_user_model().objects.filter(username__startswith=f"bench-{token}-").delete()
 
 
 def percentile(values: list[float], percent: int) -> float | None:

@@ -121,8 +121,8 @@ def _insert_shape(connection) -> _InsertShape:
         returning = f" RETURNING {qn('id')}, {qn('name')}"
         # run_id and the defaults once, each cast to its column's type; the per-step columns
         # (name, status, ready_at, queued_at) from arrays of theirs.
-        constants = ", ".join(f"%s::{field.db_type(connection)}" for field in rest)
-        arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in given[1:])
+        constants = ", ".join(f"%s::{_cast_type(field, connection)}" for field in rest)
+        arrays = ", ".join(f"%s::{_cast_type(field, connection)}[]" for field in given[1:])
         unnest_sql = (
             f"INSERT INTO {table} ({columns}) SELECT %s, s.*, {constants} "  # noqa: S608
             f"FROM unnest({arrays}) AS s" + returning
@@ -135,6 +135,14 @@ def _insert_shape(connection) -> _InsertShape:
             unnest_sql=unnest_sql,
         )
     return shape
+
+
+def _cast_type(field, connection) -> str:
+    """The type a parameter is cast to: text for strings, so that a value too long for its
+    column fails on the INSERT (an explicit cast to varchar(n) would cut it short)."""
+    if field.get_internal_type() in ("CharField", "TextField", "SlugField"):
+        return "text"
+    return field.db_type(connection)
 
 
 # --- Loading a claimed step ----------------------------------------------------------------

@@ -65,18 +65,25 @@ def verify_delivery(
     source: WebhookSource, text: str, headers: Mapping[str, str]
 ) -> tuple[WebhookSource, str]:
     """verify_signature() with the source as this process kept it (config_cache); when that
-    fails, once more with the source as stored now, in case its secret was rotated a moment ago.
-    Returns the source the signature matched, and the delivery's webhook-id."""
+    fails, with the source as stored now if its secrets differ (rotated a moment ago in another
+    process). Returns the source the signature matched, and the delivery's webhook-id.
+
+    A refused delivery costs one read of the source, as before it was kept; the kept copy is
+    dropped only when the stored one differs, so junk posted to a slug does not empty it."""
     try:
         return source, verify_signature(source, text, headers)
     except IntakeError:
-        config_cache.forget(("webhook-source", source.slug))
         current = _active_source(source.slug)
-        if current is None or (current.secret, current.retired_secrets) == (
-            source.secret,
-            source.retired_secrets,
-        ):
+        if current is None:  # switched off or deleted since this process kept it
+            config_cache.forget(("webhook-source", source.slug))
+            raise IntakeError(
+                f"no active webhook source {source.slug[:80]!r}", status=404
+            ) from None
+        if (current.secret, current.retired_secrets) == (source.secret, source.retired_secrets):
             raise
+        key = ("webhook-source", source.slug)
+        config_cache.forget(key)
+        config_cache.cached(key, lambda: current)  # kept from now on
     return current, verify_signature(current, text, headers)
 
 

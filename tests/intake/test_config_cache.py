@@ -58,15 +58,24 @@ def test_a_secret_rotated_elsewhere_is_read_again_when_a_signature_fails(client)
     source, old_secret = make_source("Website")
     deliver(client, source, old_secret, LEAD)  # this process keeps the source
     # Another process rotates the secret (no signal reaches this one); the sender switches.
+    responses = []
     new_secret = generate_secret()
     overlap_ends = (timezone.now() + timedelta(hours=1)).isoformat()
     WebhookSource.objects.filter(pk=source.pk).update(
         secret=new_secret, retired_secrets=[{"secret": old_secret, "expires_at": overlap_ends}]
     )
 
-    response = deliver(client, source, new_secret, {**LEAD, "email": "b@b.io"})
+    sent = statements_during(
+        lambda: responses.append(deliver(client, source, new_secret, {**LEAD, "email": "b@b.io"}))
+    )
 
-    assert response.status_code == 202
+    assert responses[0].status_code == 202
+    # The kept copy failed, so the stored source was read once, and is kept from now on.
+    assert sum("pipeline_webhooksource" in sql for sql in sent) == 1
+    sent = statements_during(
+        lambda: deliver(client, source, new_secret, {**LEAD, "email": "d@d.io"})
+    )
+    assert not any("pipeline_webhooksource" in sql for sql in sent)
     # The old secret is still within its overlap, and a wrong one is still refused.
     assert deliver(client, source, old_secret, {**LEAD, "email": "c@c.io"}).status_code == 202
     assert deliver(client, source, generate_secret(), LEAD).status_code == 401
@@ -155,3 +164,67 @@ def test_an_unknown_slug_is_not_kept():
     for _ in range(3):
         assert config_cache.cached(("webhook-source", "nope"), load) is None
     assert len(calls) == 3 and User.objects.count() == 0
+
+
+def test_junk_posted_to_a_slug_does_not_empty_the_kept_source(client):
+    source, secret = make_source("Website")
+    deliver(client, source, secret, LEAD)
+    for _ in range(3):
+        assert deliver(client, source, generate_secret(), LEAD).status_code == 401
+
+    sent = statements_during(lambda: deliver(client, source, secret, {**LEAD, "email": "b@b.io"}))
+    assert not any("pipeline_webhooksource" in sql for sql in sent)
+
+
+def test_a_kept_source_deleted_elsewhere_is_refused_404_not_500(client):
+    from django.db import connection
+    from django.test import RequestFactory
+
+    from pipeline.intake import webhooks
+
+    source, secret = make_source("Website")
+    request = RequestFactory().post(f"/webhooks/{source.slug}/")
+    assert webhooks.posted_source(request, source.slug).pk == source.pk  # kept
+    with connection.cursor() as cursor:  # another program deletes it: no signal here
+        table = connection.ops.quote_name(WebhookSource._meta.db_table)
+        cursor.execute(f"DELETE FROM {table} WHERE id = %s", [source.pk])  # noqa: S608
+
+    response = deliver(client, source, secret, LEAD)
+
+    assert response.status_code == 404, response.content
+    assert "no active webhook source" in response.json()["error"]
+    assert not Lead.objects.exists()
+
+
+def test_a_source_switched_off_elsewhere_is_refused_404_once_its_signature_fails(client):
+    source, secret = make_source("Website")
+    deliver(client, source, secret, LEAD)
+    WebhookSource.objects.filter(pk=source.pk).update(is_active=False)  # no signal
+
+    assert deliver(client, source, generate_secret(), LEAD).status_code == 404
+
+
+def test_a_copy_is_read_again_after_its_maximum_age(monkeypatch):
+    calls: list[int] = []
+    config_cache.cached("key", lambda: calls.append(1) or "value")
+    config_cache.cached("key", lambda: calls.append(1) or "value")
+    assert len(calls) == 1
+    monkeypatch.setattr(config_cache, "MAX_AGE_SECONDS", 0.0)
+    config_cache.cached("key", lambda: calls.append(1) or "value")
+    assert len(calls) == 2
+
+
+def test_a_value_loaded_while_the_copies_were_emptied_is_not_kept():
+    calls: list[int] = []
+
+    def load_across_a_change() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            config_cache.clear_local()  # a change committed while this was loading
+        return "value read before the change"
+
+    config_cache.cached("key", load_across_a_change)
+    config_cache.cached("key", load_across_a_change)
+    assert len(calls) == 2  # the first value was returned, not kept
+    config_cache.cached("key", load_across_a_change)
+    assert len(calls) == 2

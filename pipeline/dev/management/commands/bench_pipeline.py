@@ -176,6 +176,8 @@ class Command(BaseCommand):
                 result = self._measure(deployment, payloads, options, workers, last=last)
                 return result
         finally:
+            # Even with --keep: the bench's Reviewers would go on getting real leads in turn.
+            loadbench.remove_reviewers(deployment.token)
             if not options["keep"]:
                 loadbench.cleanup(deployment.token, emails)
                 if result and result["integrity_ok"]:  # the logs stay when something failed
