@@ -363,6 +363,13 @@ class Delivery:
     error: str = ""
 
 
+def thread_client(local: threading.local) -> requests.Session:
+    """The calling thread's HTTP session (one connection kept alive per sending thread)."""
+    if not hasattr(local, "client"):
+        local.client = requests.Session()
+    return local.client
+
+
 def send_webhooks(
     url: str,
     secret: str,
@@ -386,11 +393,6 @@ def send_webhooks(
     local = threading.local()
     deliveries = [Delivery(payload) for payload in payloads]
 
-    def client() -> requests.Session:
-        if not hasattr(local, "client"):
-            local.client = requests.Session()
-        return local.client
-
     def deliver(delivery: Delivery, due: float | None = None) -> None:
         body = json.dumps(delivery.payload.body)
         webhook_id = f"msg_{secrets.token_hex(12)}"
@@ -406,7 +408,9 @@ def send_webhooks(
         delivery.sent_at = time.time()
         began = time.perf_counter() if due is None else due
         try:
-            response = client().post(url, data=body.encode(), headers=headers, timeout=30)
+            response = thread_client(local).post(
+                url, data=body.encode(), headers=headers, timeout=30
+            )
         except requests.RequestException as error:
             delivery.error = f"{type(error).__name__}: {error}"
             delivery.latency_ms = (time.perf_counter() - began) * 1000
@@ -443,11 +447,9 @@ def send_gets(url: str, count: int, *, concurrency: int) -> tuple[list[Delivery]
     deliveries = [Delivery(LeadPayload("", "", {})) for _ in range(count)]
 
     def fetch(delivery: Delivery) -> None:
-        if not hasattr(local, "client"):
-            local.client = requests.Session()
         began = time.perf_counter()
         try:
-            delivery.status = local.client.get(url, timeout=30).status_code
+            delivery.status = thread_client(local).get(url, timeout=30).status_code
         except requests.RequestException as error:
             delivery.error = f"{type(error).__name__}: {error}"
         delivery.latency_ms = (time.perf_counter() - began) * 1000

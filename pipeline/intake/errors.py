@@ -50,3 +50,12 @@ class DeliveryConflict(IntakeError):
     """A delivery id we already accepted came back with a different body (409)."""
 
     status = 409
+
+
+class UnknownSource(IntakeError):
+    """No active webhook source has this slug (404): never made, switched off or deleted."""
+
+    status = 404
+
+    def __init__(self, slug: str) -> None:
+        super().__init__(f"no active webhook source {slug[:80]!r}")

@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from pipeline import engine
 from pipeline.followups import stop_quietly
-from pipeline.intake.errors import DeliveryConflict, IntakeError, InvalidLead
+from pipeline.intake.errors import DeliveryConflict, InvalidLead, UnknownSource
 from pipeline.intake.normalize import (
     LeadFields,
     clean_lead_fields,
@@ -163,9 +163,7 @@ def receive_submission(
         if earlier is None:
             if source is not None and not WebhookSource.objects.filter(pk=source.pk).exists():
                 # Deleted since this process kept it (config_cache): refused as unknown.
-                raise IntakeError(
-                    f"no active webhook source {source.slug[:80]!r}", status=404
-                ) from None
+                raise UnknownSource(source.slug) from None
             raise
         return _answer(earlier, payload, start_run, run_options, is_replay=True)
     logger.info(

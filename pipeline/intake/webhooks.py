@@ -26,7 +26,7 @@ from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from pipeline import config_cache
-from pipeline.intake.errors import IntakeError, InvalidLead
+from pipeline.intake.errors import IntakeError, InvalidLead, UnknownSource
 from pipeline.intake.sources import valid_secrets
 from pipeline.models import WebhookSource
 
@@ -51,14 +51,19 @@ def posted_source(request: HttpRequest, slug: str) -> WebhookSource:
     """The active source a delivery is posted to; 405 for another method, 404 for no source."""
     if request.method != "POST":
         raise IntakeError("use POST", status=405, headers={"Allow": "POST"})
-    source = config_cache.cached(("webhook-source", slug), lambda: _active_source(slug))
+    source = config_cache.cached(_kept_as(slug), lambda: _active_source(slug))
     if source is None:
-        raise IntakeError(f"no active webhook source {slug[:80]!r}", status=404)
+        raise UnknownSource(slug)
     return source
 
 
 def _active_source(slug: str) -> WebhookSource | None:
     return WebhookSource.objects.filter(slug=slug, is_active=True).first()
+
+
+def _kept_as(slug: str) -> tuple[str, str]:
+    """The source's key in config_cache."""
+    return ("webhook-source", slug)
 
 
 def verify_delivery(
@@ -75,15 +80,12 @@ def verify_delivery(
     except IntakeError:
         current = _active_source(source.slug)
         if current is None:  # switched off or deleted since this process kept it
-            config_cache.forget(("webhook-source", source.slug))
-            raise IntakeError(
-                f"no active webhook source {source.slug[:80]!r}", status=404
-            ) from None
+            config_cache.forget(_kept_as(source.slug))
+            raise UnknownSource(source.slug) from None
         if (current.secret, current.retired_secrets) == (source.secret, source.retired_secrets):
             raise
-        key = ("webhook-source", source.slug)
-        config_cache.forget(key)
-        config_cache.cached(key, lambda: current)  # kept from now on
+        config_cache.forget(_kept_as(source.slug))
+        config_cache.cached(_kept_as(source.slug), lambda: current)  # kept from now on
     return current, verify_signature(current, text, headers)
 
 
