@@ -303,6 +303,9 @@ WEBHOOK_MAX_BODY_BYTES = envint("WEBHOOK_MAX_BODY_BYTES", 256 * 1024, minimum=10
 # Inbound replies carry HTML and quoted history: a larger limit than a lead's form.
 INBOUND_MAX_BODY_BYTES = envint("INBOUND_MAX_BODY_BYTES", 2 * 1024 * 1024, minimum=1024)
 WEBHOOK_RATE_LIMIT_PER_MINUTE = envint("WEBHOOK_RATE_LIMIT_PER_MINUTE", 600, minimum=1)
+# Answer a valid webhook as soon as its delivery is stored (one INSERT); a worker then finds the
+# person, gives the owner and starts the run. The 202 then carries no lead_id or run_id yet.
+WEBHOOK_DEFER = envbool("WEBHOOK_DEFER", False)
 # Requests a minute per API token, unless the token sets its own.
 API_RATE_LIMIT_PER_MINUTE = envint("API_RATE_LIMIT_PER_MINUTE", 120, minimum=1)
 WEBHOOK_TOLERANCE_SECONDS = envint("WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1)

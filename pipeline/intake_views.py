@@ -38,7 +38,11 @@ FORM_CSP = {**settings.SECURE_CSP, "frame-ancestors": list(settings.FORM_FRAME_A
 @csrf_exempt  # authenticated by the Standard Webhooks signature, not a cookie
 @never_cache
 def webhook(request: HttpRequest, slug: str) -> HttpResponse:
-    """POST /webhooks/<slug>/: 202 {lead_id, run_id, duplicate_of} or a JSON error."""
+    """POST /webhooks/<slug>/: 202 {lead_id, run_id, duplicate_of} or a JSON error.
+
+    With WEBHOOK_DEFER the 202 says {"deferred": true} with no lead_id or run_id yet: a copy of
+    the delivery (the same webhook-id) sent later gets the whole answer.
+    """
     started = time.monotonic()
     try:
         receipt = _receive_webhook(request, slug)
@@ -90,6 +94,7 @@ def _receive_webhook(request: HttpRequest, slug: str) -> Receipt:
         source=source,
         idempotency_key=webhook_id,
         sender_key=extra_key,
+        defer=settings.WEBHOOK_DEFER,
     )
 
 

@@ -155,6 +155,7 @@ class DatabaseCollector:
     """Gauges read from the database at scrape time: the same answer from every process."""
 
     def collect(self):
+        from pipeline.intake.receive import unanswered
         from pipeline.models import Draft, OutboundEmail, StepRun, WorkerHeartbeat
 
         now = timezone.now()
@@ -180,6 +181,18 @@ class DatabaseCollector:
             "leadops_oldest_queued_step_age_seconds",
             "How long the oldest queued step has waited for a worker (0 when none).",
             value=age(oldest_queued["oldest"]),
+        )
+
+        waiting = unanswered()
+        yield GaugeMetricFamily(
+            "leadops_unprocessed_submissions",
+            "Stored submissions with no run yet (deferred intake waiting for a worker).",
+            value=waiting["count"],
+        )
+        yield GaugeMetricFamily(
+            "leadops_oldest_unprocessed_submission_age_seconds",
+            "How long the oldest of them has waited (0 when none).",
+            value=age(waiting["oldest"]),
         )
 
         drafts = Draft.objects.filter(status=Draft.Status.PENDING).aggregate(

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from pipeline.intake.receive import unanswered
 from pipeline.models import StepRun, WorkerHeartbeat
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def healthz(request):
         queue = StepRun.objects.filter(status=StepRun.Status.QUEUED).aggregate(
             depth=Count("pk"), oldest=Min("queued_at")
         )
+        waiting = unanswered()
     except Exception as error:  # any database failure means "not healthy"
         logger.warning("healthz: database unreachable: %s", type(error).__name__)
         return JsonResponse({"database": "unreachable", "queue": "unknown"}, status=503)
@@ -57,9 +59,16 @@ def healthz(request):
                 "live_workers": beats["live"],
             },
             "queue_depth": queue["depth"],
-            "queue_age_seconds": round(max((now - oldest).total_seconds(), 0), 1) if oldest else 0,
+            "queue_age_seconds": _age(now, oldest),
+            # Stored deliveries with no run yet (deferred, or a run that failed to start).
+            "unprocessed_submissions": waiting["count"],
+            "unprocessed_age_seconds": _age(now, waiting["oldest"]),
         }
     )
+
+
+def _age(now, moment) -> float:
+    return round(max((now - moment).total_seconds(), 0), 1) if moment else 0
 
 
 @require_GET

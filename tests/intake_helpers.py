@@ -1,10 +1,12 @@
 """Sending signed webhook deliveries in tests, the way a Standard Webhooks sender does."""
 
+import contextlib
 import json
 import time
 import uuid
 from datetime import UTC, datetime
 
+from django.db import connection
 from standardwebhooks.webhooks import Webhook
 
 from pipeline.intake.sources import create_webhook_source
@@ -51,3 +53,19 @@ def deliver(
     return client.post(
         f"/{door}/{source.slug}/", data=body, content_type=content_type, headers=headers
     )
+
+
+@contextlib.contextmanager
+def statements():
+    """The statements sent meanwhile: {"data": [...], "savepoints": [...]}."""
+    sent: dict[str, list[str]] = {"data": [], "savepoints": []}
+
+    def record(execute, sql, params, many, context):
+        # SQLite's transactions open with a statement (BEGIN IMMEDIATE); PostgreSQL's do not pass
+        # through the wrapper: neither is counted.
+        if not sql.upper().startswith("BEGIN"):
+            sent["savepoints" if "SAVEPOINT" in sql.upper() else "data"].append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        yield sent

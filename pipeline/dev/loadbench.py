@@ -45,7 +45,7 @@ from pipeline.dev.fake_anthropic import FakeAnthropic
 from pipeline.dev.fake_hubspot import FakeHubSpot
 from pipeline.dev.fake_smtp import FakeSMTP
 from pipeline.dev.fake_websites import FakeWebsites
-from pipeline.models import Lead, OutboundEmail, PipelineRun, StepRun, WebhookSource
+from pipeline.models import Lead, OutboundEmail, PipelineRun, StepRun, Submission, WebhookSource
 from pipeline.step_names import ENRICH
 
 SETTLED = (*PipelineRun.FINISHED, PipelineRun.Status.WAITING)
@@ -360,6 +360,8 @@ class Delivery:
     status: int = 0
     run_id: int | None = None
     lead_id: int | None = None
+    submission_id: int | None = None
+    deferred: bool = False  # answered {"deferred": true}: a worker starts the run later
     error: str = ""
 
 
@@ -420,6 +422,8 @@ def send_webhooks(
         if response.status_code == 202:
             answer = response.json()
             delivery.run_id, delivery.lead_id = answer.get("run_id"), answer.get("lead_id")
+            delivery.submission_id = answer.get("submission_id")
+            delivery.deferred = bool(answer.get("deferred"))
         else:
             delivery.error = response.text[:300]
 
@@ -458,6 +462,47 @@ def send_gets(url: str, count: int, *, concurrency: int) -> tuple[list[Delivery]
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         list(pool.map(fetch, deliveries))
     return deliveries, time.perf_counter() - began
+
+
+def settle_deferred(
+    deliveries: list[Delivery], *, process_here: bool, stall_seconds: float = 120
+) -> dict[str, Any]:
+    """Deliveries answered {"deferred": true}: wait for (or, with process_here, do) the work
+    intake left to a worker, then note each one's lead and run as the answer would have.
+    Gives up when none is done for `stall_seconds`.
+
+    Returns how many there were and how long that work took after the last webhook.
+    """
+    from pipeline.intake.receive import process_submission
+
+    deferred = {d.submission_id: d for d in deliveries if d.deferred and d.submission_id}
+    began = time.perf_counter()
+    if process_here:
+        for submission_id in deferred:
+            process_submission(submission_id)
+    answers: dict[int, dict] = {}
+    progress = began
+    while True:
+        done = dict(
+            Submission.objects.filter(pk__in=list(deferred))
+            .exclude(response={})
+            .values_list("pk", "response")
+        )
+        if len(done) > len(answers):
+            answers, progress = done, time.perf_counter()
+        if len(answers) == len(deferred) or time.perf_counter() - progress > stall_seconds:
+            break
+        time.sleep(0.1)
+    seconds = progress - began
+    for submission_id, answer in answers.items():
+        delivery = deferred[submission_id]
+        delivery.run_id, delivery.lead_id = answer.get("run_id"), answer.get("lead_id")
+    return {
+        "deferred": len(deferred),
+        "deferred_unprocessed": len(deferred) - len(answers),
+        "deferred_seconds": round(seconds, 2) if deferred else None,
+        "deferred_per_s": round(len(deferred) / seconds, 1) if deferred and seconds else None,
+    }
 
 
 def wait_below(limit: int, run_ids: list[int], *, interval: float = 0.05) -> None:
@@ -710,7 +755,6 @@ def start_sequential_copies(
     `in_flight`, at most that many of them are undecided at once, as in send_webhooks().
     """
     from pipeline.dev.sequential import SEQUENTIAL_LEAD
-    from pipeline.models import Submission
 
     run_ids = []
     originals = Submission.objects.filter(

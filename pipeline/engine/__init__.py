@@ -42,7 +42,7 @@ from pipeline.engine.definitions import (
 from pipeline.engine.hop import execute, fault_point, to_json
 from pipeline.engine.inline import continue_inline, run_inline
 from pipeline.engine.leases import extend_lease
-from pipeline.engine.queue import Dispatch, enqueue, worker_id
+from pipeline.engine.queue import Dispatch, call_later, enqueue, worker_id
 from pipeline.engine.recovery import SWEEP_SCHEDULE_NAME, sweep, wake_due_timers
 from pipeline.engine.registry import autodiscover, get_pipeline, register
 from pipeline.engine.store import step_outputs
@@ -66,6 +66,7 @@ __all__ = [
     "autodiscover",
     "cancel",
     "continue_inline",
+    "call_later",
     "enqueue",
     "execute",
     "extend_lease",

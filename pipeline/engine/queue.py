@@ -16,14 +16,14 @@ def worker_id() -> str:
 
 def enqueue(step_run_id: int) -> None:
     """Hand a step to the broker. The one place that knows about the queue."""
+    call_later("pipeline.engine.threads.run_step", step_run_id, name=f"step-{step_run_id}")
+
+
+def call_later(function: str, *args, name: str) -> None:
+    """Have a worker call `function` (a dotted path) with `args`, on this process's broker."""
     from django_q.tasks import async_task
 
-    async_task(
-        "pipeline.engine.threads.run_step",
-        step_run_id,
-        task_name=f"step-{step_run_id}",
-        broker=_broker(),
-    )
+    async_task(function, *args, task_name=name, broker=_broker())
 
 
 def _broker():

@@ -13,6 +13,12 @@ Order of events, so that nothing received is ever lost:
 
 A delivery that comes back (a retry, or a copy arriving at the same instant) meets the unique
 constraint on (source, delivery id), waits for the first copy's commit, and gets its answer.
+
+Deferred (`defer=True`, the webhook door with WEBHOOK_DEFER): step 2 is one INSERT of the
+submission, with no person yet, and the answer says so; a worker then does the rest of 2 and 3
+(process_submission), or start_pending_runs() does when the message to it was lost. A copy of
+the delivery arriving before that does the work itself, under the same row lock, and gets the
+whole answer.
 """
 
 from __future__ import annotations
@@ -25,12 +31,14 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Min
 from django.utils import timezone
 
 from pipeline import engine
 from pipeline.followups import stop_quietly
 from pipeline.intake.errors import DeliveryConflict, InvalidLead, UnknownSource
 from pipeline.intake.normalize import (
+    LEAD_FIELDS,
     LeadFields,
     clean_lead_fields,
     lenient_lead_fields,
@@ -57,14 +65,18 @@ class Receipt:
     duplicate_of: int | None  # the existing lead this person matched; None for a new person
     is_trapped: bool = False
     is_replay: bool = False  # an earlier delivery with the same key was answered the same way
+    is_deferred: bool = False  # stored only: a worker finds the person and starts the run
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        answer = {
             "lead_id": self.lead_id,
             "run_id": self.run_id,
             "duplicate_of": self.duplicate_of,
             "submission_id": self.submission_id,
         }
+        if self.is_deferred:
+            answer["deferred"] = True
+        return answer
 
     @classmethod
     def from_submission(cls, submission: Submission, *, is_replay: bool) -> Receipt:
@@ -91,6 +103,7 @@ def receive_submission(
     trap_reason: str = "",
     start_run: bool = True,
     run_options: dict | None = None,
+    defer: bool = False,
 ) -> Receipt:
     """Validate, dedupe and store one submission, then start its run.
 
@@ -100,7 +113,9 @@ def receive_submission(
     With start_run=False the caller runs the pipeline itself (engine.run_inline).
 
     `idempotency_key` identifies the delivery (unique per source); `sender_key`, an unsigned
-    key the sender added, may only find an earlier delivery to replay.
+    key the sender added, may only find an earlier delivery to replay. With defer=True only the
+    submission is stored here and a worker does the rest (outside a caller's transaction, for
+    a submission that gets a run).
 
     Raises InvalidLead (nothing stored), DeliveryConflict (the key was used for another
     body). A run that cannot be started is started later (start_pending_runs).
@@ -128,27 +143,49 @@ def receive_submission(
             return _answer(earlier, payload, start_run, run_options, is_replay=True)
     # A delivery id seen before is found by its unique constraint, not by a lookup first: most
     # deliveries are new, and a copy arriving at the same instant needs the constraint anyway.
+    row = {
+        "source": source,
+        "channel": channel,
+        "custom_fields": custom,
+        "raw_payload": payload,
+        "idempotency_key": idempotency_key,
+        "sender_key": sender_key,
+        "is_trapped": bool(trap_reason),
+        "trap_reason": trap_reason[:200],
+        **clean.as_dict(),
+    }
+    in_transaction = transaction.get_connection().in_atomic_block
+    if defer and start_run and not trap_reason and not in_transaction:
+        try:
+            # One statement in autocommit: stored (and durable) before the sender hears 202.
+            submission = Submission.objects.create(**row)
+        except IntegrityError:
+            pass  # stored before: answered below, like any copy
+        else:
+            _call_safely(submission.pk)
+            logger.info(
+                "intake.deferred submission_id=%s channel=%s ms=%d",
+                submission.pk,
+                channel,
+                (time.monotonic() - started) * 1000,
+            )
+            return Receipt(
+                submission_id=submission.pk,
+                lead_id=None,
+                run_id=None,
+                duplicate_of=None,
+                is_deferred=True,
+            )
     ready: list[int] = []
     # Inside a caller's transaction the steps are enqueued when that one commits; otherwise
     # once the lead has its owner, below.
-    dispatch = _enqueue_safely if transaction.get_connection().in_atomic_block else ready.append
+    dispatch = _enqueue_safely if in_transaction else ready.append
     try:
         with transaction.atomic():
             # A trapped bot's submission is kept for staff to see, attached to no one: it
             # neither makes a spam lead per attempt nor joins a real person's history.
             lead, is_new_person = (None, False) if trap_reason else _find_or_create_lead(clean)
-            submission = Submission.objects.create(
-                lead=lead,
-                source=source,
-                channel=channel,
-                custom_fields=custom,
-                raw_payload=payload,
-                idempotency_key=idempotency_key,
-                sender_key=sender_key,
-                is_trapped=bool(trap_reason),
-                trap_reason=trap_reason[:200],
-                **clean.as_dict(),
-            )
+            submission = Submission.objects.create(lead=lead, **row)
             receipt = _start_with_submission(
                 submission,
                 start_run,
@@ -176,10 +213,7 @@ def receive_submission(
         (time.monotonic() - started) * 1000,
     )
     if lead is not None:
-        if not is_new_person:
-            # A new submission from a person we are following up: the new conversation wins.
-            stop_quietly(lead.pk, "the lead submitted again")
-        assign_owner_quietly(lead, submission=submission)
+        _welcome(submission, is_new_person=is_new_person)
     # Committed: the run's first steps go to the broker only now, after the lead has its owner.
     for step_run_id in ready:
         _enqueue_safely(step_run_id)
@@ -297,6 +331,15 @@ def _answer(
         )
 
 
+def unanswered() -> dict[str, Any]:
+    """Stored submissions not made into a run yet: deferred ones waiting for a worker, and runs
+    that could not be started. {"count", "oldest" (received_at or None)}; read by /healthz and
+    /metrics through a partial index."""
+    return Submission.objects.filter(response={}, is_trapped=False).aggregate(
+        count=Count("pk"), oldest=Min("received_at")
+    )
+
+
 def start_pending_runs(*, older_than_seconds: float = 30, limit: int = 500) -> int:
     """Start the runs of stored submissions whose run could not be started when they arrived.
 
@@ -315,10 +358,29 @@ def start_pending_runs(*, older_than_seconds: float = 30, limit: int = 500) -> i
     return started
 
 
+def process_submission(submission_id: int) -> None:
+    """The worker's half of a deferred delivery: find the person, start the run, give the owner.
+
+    Done at most once, whoever comes first (this task, a copy of the delivery, the sweep); a
+    submission erased meanwhile is skipped.
+    """
+    try:
+        _start_once(submission_id, True, None, is_replay=False)
+    except Submission.DoesNotExist:
+        logger.info("intake.deferred_gone submission_id=%s", submission_id)
+
+
 def _start_once(
     submission_id: int, start_run: bool, run_options: dict | None, *, is_replay: bool
 ) -> Receipt:
-    """Create the submission's run unless an earlier call did; record and return the answer."""
+    """Create the submission's run unless an earlier call did; record and return the answer.
+
+    A submission stored deferred gets its person here first, and after commit what intake
+    does for a new submission (follow-ups stopped, an owner).
+    """
+    ready: list[int] = []
+    # Inside a caller's transaction the steps are enqueued when that one commits.
+    dispatch = _enqueue_safely if transaction.get_connection().in_atomic_block else ready.append
     with transaction.atomic():
         # The row lock makes a concurrent copy wait here until this answer is committed. Only
         # the submission's row: PostgreSQL cannot lock the nullable side of the lead join.
@@ -329,9 +391,31 @@ def _start_once(
         )
         if submission.response:
             return Receipt.from_submission(submission, is_replay=is_replay)
-        run = _new_run(submission, start_run, run_options, _enqueue_safely)
-        _record_answer(submission, run, is_new_person=False)
+        joined = submission.lead_id is None and not submission.is_trapped
+        is_new_person = False
+        if joined:
+            submission.lead, is_new_person = _find_or_create_lead(_stored_fields(submission))
+            Submission.objects.filter(pk=submission.pk).update(lead=submission.lead)
+        run = _new_run(submission, start_run, run_options, dispatch)
+        _record_answer(submission, run, is_new_person=is_new_person)
+    if joined:
+        _welcome(submission, is_new_person=is_new_person)
+    for step_run_id in ready:
+        _enqueue_safely(step_run_id)
     return Receipt.from_submission(submission, is_replay=is_replay)
+
+
+def _stored_fields(submission: Submission) -> LeadFields:
+    """The fields of a submission stored deferred (validated then), with the keys to match on."""
+    return clean_lead_fields({name: getattr(submission, name) for name in LEAD_FIELDS})
+
+
+def _welcome(submission: Submission, *, is_new_person: bool) -> None:
+    """After a new submission's commit: its person's follow-ups stop, its lead gets an owner."""
+    if not is_new_person:
+        # A new submission from a person we are following up: the new conversation wins.
+        stop_quietly(submission.lead_id, "the lead submitted again")
+    assign_owner_quietly(submission.lead, submission=submission)
 
 
 def record_run(receipt: Receipt, run: PipelineRun) -> Receipt:
@@ -346,6 +430,22 @@ def record_run(receipt: Receipt, run: PipelineRun) -> Receipt:
         is_trapped=receipt.is_trapped,
         is_replay=receipt.is_replay,
     )
+
+
+def _call_safely(submission_id: int) -> None:
+    # Committed: a lost message leaves the submission to start_pending_runs().
+    try:
+        engine.call_later(
+            "pipeline.intake.receive.process_submission",
+            submission_id,
+            name=f"intake-{submission_id}",
+        )
+    except Exception as error:
+        logger.warning(
+            "intake.defer_enqueue_failed submission_id=%s error=%s (the sweep will start it)",
+            submission_id,
+            type(error).__name__,
+        )
 
 
 def _enqueue_safely(step_run_id: int) -> None:

@@ -111,7 +111,8 @@ class Submission(models.Model):
         CLI = "cli"
         DEMO = "demo"
 
-    # None for a bot-trapped submission: kept for staff to see, it is nobody's history.
+    # None for a bot-trapped submission (kept for staff to see, it is nobody's history), and for
+    # a deferred one until a worker has found its person (WEBHOOK_DEFER).
     lead = models.ForeignKey(
         Lead, null=True, blank=True, on_delete=models.CASCADE, related_name="submissions"
     )
@@ -152,11 +153,18 @@ class Submission(models.Model):
                 fields=["source", "sender_key"],
                 condition=~Q(sender_key=""),
                 name="submission_sender_key",
-            )
+            ),
+            # Not answered yet: deferred (WEBHOOK_DEFER) or its run not started. Few rows, read
+            # by the sweep and /healthz, however many submissions there are.
+            models.Index(
+                fields=["received_at"],
+                condition=Q(response={}, is_trapped=False),
+                name="submission_unanswered",
+            ),
         ]
         ordering = ["-received_at"]
 
     def __str__(self) -> str:
         if self.lead_id is None:
-            return f"Submission {self.pk} (trapped)" if self.is_trapped else f"Submission {self.pk}"
+            return f"Submission {self.pk} ({'trapped' if self.is_trapped else 'not processed yet'})"
         return f"Submission {self.pk} of lead {self.lead_id}"

@@ -7,14 +7,11 @@ transaction is BEGIN ... COMMIT, which the wrapper does not see, and the process
 and the owner rules it read (config_cache) after the first delivery, as a web process does.
 """
 
-import contextlib
-
 import pytest
-from django.db import connection
 
 from pipeline.models import Lead, PipelineRun, StepRun, Submission
 from tests.factories import make_reviewer
-from tests.intake_helpers import deliver, make_source
+from tests.intake_helpers import deliver, make_source, statements
 
 LEAD = {
     "name": "Dana Reyes",
@@ -32,22 +29,6 @@ def cache_in_memory(settings):
 @pytest.fixture
 def source():
     return make_source("Website")
-
-
-@contextlib.contextmanager
-def statements():
-    """The statements sent meanwhile: {"data": [...], "savepoints": [...]}."""
-    sent: dict[str, list[str]] = {"data": [], "savepoints": []}
-
-    def record(execute, sql, params, many, context):
-        # SQLite's transactions open with a statement (BEGIN IMMEDIATE); PostgreSQL's do not pass
-        # through the wrapper: neither is counted.
-        if not sql.upper().startswith("BEGIN"):
-            sent["savepoints" if "SAVEPOINT" in sql.upper() else "data"].append(sql)
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(record):
-        yield sent
 
 
 @pytest.mark.django_db(transaction=True)

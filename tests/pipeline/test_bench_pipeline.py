@@ -115,3 +115,39 @@ def test_intake_at_a_steady_rate_stores_every_lead_and_gives_each_an_owner():
     # --ceiling: as many GETs first, each refused (405) before any database work.
     assert report["ceiling_not_405"] == 0 and report["ceiling_rps"] > 0
     assert report["ceiling_web_cpu_ms_per_request"] >= 0 and report["ceiling_ms_p95"] > 0
+
+
+def test_with_defer_the_workers_make_every_lead_and_decide_it_once():
+    result = bench_pipeline(
+        "--leads=8",
+        "--defer",
+        "--llm-latency=0.05",
+        "--fetch-latency=0.01",
+        "--workers=2",
+        "--web-workers=1",
+        f"--broker={settings.Q_BROKER}",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    # Every webhook was answered {"deferred": true}; the cluster found each person, gave the
+    # owner and ran the pipeline to a decision.
+    assert (report["defer"], report["deferred"], report["deferred_unprocessed"]) == (True, 8, 0)
+    assert report["leads_stored"] == report["leads_with_owner"] == 8
+    assert (report["lost"], report["unfinished"], report["intake_5xx"]) == (0, 0, 0)
+    assert (report["duplicate_emails"], report["duplicate_contacts"]) == (0, 0)
+    assert sum(report["decisions"].values()) == 8
+    assert report["decision_s_p50"] >= report["critical_path_s"] > 0
+    assert not Lead.objects.exists()
+
+
+def test_deferred_intake_alone_is_finished_by_the_bench_and_timed():
+    result = bench_pipeline(
+        "--intake-only", "--defer", "--leads=20", "--web-workers=1", "--json", timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    assert (report["deferred"], report["deferred_unprocessed"]) == (20, 0)
+    assert report["deferred_seconds"] > 0 and report["deferred_per_s"] > 0
+    assert report["leads_stored"] == report["leads_with_owner"] == 20
+    assert (report["lost"], report["intake_5xx"]) == (0, 0)

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from pipeline import actions, engine
 from pipeline.followups import DEFAULT_CADENCES, stop_reason
-from pipeline.intake.receive import receive_submission
+from pipeline.intake.receive import process_submission, receive_submission
 from pipeline.integrations import email_providers
 from pipeline.models import (
     CadenceConfig,
@@ -160,6 +160,15 @@ def submit_again(plan):
     )
 
 
+def submit_again_deferred(plan):
+    # WEBHOOK_DEFER: stored with no person, then the worker's half (process_submission).
+    submission = Submission.objects.create(
+        channel=Submission.Channel.WEBHOOK, email=plan.lead.email, message="Any news?"
+    )
+    process_submission(submission.pk)
+    assert Submission.objects.get(pk=submission.pk).lead_id == plan.lead_id
+
+
 def bounce(plan):
     OutboundEmail.objects.filter(pk=plan.first_email_id).update(provider_message_id="pm-1")
     email_providers.record_event(message_id="pm-1", event_type="bounced", esp_name="postmark")
@@ -176,6 +185,7 @@ STOPS = {
     "replied": (reply, "the lead replied"),
     "unsubscribed": (lambda plan: unsubscribe_lead(plan.lead_id, via="link"), "unsubscribed"),
     "submitted again": (submit_again, "the lead submitted again"),
+    "submitted again, deferred": (submit_again_deferred, "the lead submitted again"),
     "won": (lambda plan: record_outcome(plan.lead, outcome="won"), "marked won"),
     "lost": (lambda plan: record_outcome(plan.lead, outcome="lost"), "marked lost"),
     "not interested": (

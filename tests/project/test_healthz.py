@@ -66,3 +66,23 @@ def test_healthz_is_not_redirected_to_https_for_load_balancers(client, settings)
     settings.SECURE_SSL_REDIRECT = True
     assert client.get("/healthz").status_code == 200
     assert client.get("/login/").status_code == 301
+
+
+@pytest.mark.django_db
+def test_healthz_counts_stored_deliveries_still_waiting_for_their_run(client):
+    from pipeline.models import Submission
+    from tests.factories import make_lead
+
+    waiting = Submission.objects.create(channel="webhook", email="wait@example.org")
+    Submission.objects.filter(pk=waiting.pk).update(
+        received_at=timezone.now() - timedelta(seconds=90)
+    )
+    Submission.objects.create(channel="webhook", email="bot@example.org", is_trapped=True)
+    Submission.objects.create(
+        channel="webhook", lead=make_lead(), response={"lead_id": 1, "run_id": 1}
+    )
+
+    body = client.get("/healthz").json()
+
+    assert body["unprocessed_submissions"] == 1
+    assert 90 <= body["unprocessed_age_seconds"] < 150

@@ -11,7 +11,7 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline import engine
-from pipeline.models import OutboundEmail, WorkerHeartbeat
+from pipeline.models import OutboundEmail, Submission, WorkerHeartbeat
 from tests.factories import make_lead, make_waiting_draft
 
 pytestmark = pytest.mark.django_db
@@ -67,6 +67,14 @@ def test_queue_drafts_emails_and_heartbeat_come_from_the_database(client, metric
     assert value(samples, "leadops_emails", state="queued") == 1
     assert value(samples, "leadops_emails", state="sent") == 0
     assert 29 <= value(samples, "leadops_worker_heartbeat_age_seconds") < 120
+
+
+def test_deliveries_waiting_for_a_worker_are_a_gauge(client, metrics_on):
+    Submission.objects.create(channel="webhook", email="wait@example.org")
+    Submission.objects.create(channel="webhook", email="bot@example.org", is_trapped=True)
+    samples = scrape(client)
+    assert value(samples, "leadops_unprocessed_submissions") == 1
+    assert value(samples, "leadops_oldest_unprocessed_submission_age_seconds") >= 0
 
 
 @pytest.mark.django_db(transaction=True)

@@ -88,6 +88,12 @@ class Command(BaseCommand):
             help="measure intake alone: no worker cluster; the queued steps are dropped after",
         )
         parser.add_argument(
+            "--defer",
+            action="store_true",
+            help="WEBHOOK_DEFER=1: answer each webhook once stored; a worker finds the person, "
+            "gives the owner and starts the run (done here, timed, with --intake-only)",
+        )
+        parser.add_argument(
             "--stall-seconds",
             type=float,
             default=120.0,
@@ -160,6 +166,7 @@ class Command(BaseCommand):
             llm_latency=options["llm_latency"],
             fetch_latency=options["fetch_latency"],
             with_cluster=not options["intake_only"],
+            extra_env={"WEBHOOK_DEFER": "1" if options["defer"] else "0"},
         )
         deployment = loadbench.Deployment(settings)
         payloads = loadbench.lead_payloads(
@@ -211,6 +218,7 @@ class Command(BaseCommand):
             "database": connection.vendor,
             "in_flight": options["in_flight"],
             "rate": options["rate"],
+            "defer": options["defer"],
             "llm_latency_s": options["llm_latency"],
             "fetch_latency_s": options["fetch_latency"],
             **loadbench.intake_figures(deliveries, seconds),
@@ -218,6 +226,15 @@ class Command(BaseCommand):
             "intake_web_cpu_ms_per_request": round(web_cpu / len(payloads) * 1000, 2),
             **ceiling,
         }
+        if any(d.deferred for d in deliveries):
+            # WEBHOOK_DEFER: intake stored the deliveries; the rest of its work comes after,
+            # done here without a cluster (and timed), by the workers with one.
+            self._say("Waiting for the deferred intake work")
+            report |= loadbench.settle_deferred(
+                deliveries,
+                process_here=options["intake_only"],
+                stall_seconds=options["stall_seconds"],
+            )
         run_ids = [d.run_id for d in deliveries if d.run_id]
         if options["intake_only"]:
             # No workers: only what intake promises (stored, a run started, no 5xx) is checked.
@@ -310,6 +327,13 @@ class Command(BaseCommand):
                 "a GET (405, no database): requests/s",
                 f"{report['ceiling_rps']}, p50 / p95 {report['ceiling_ms_p50']} / "
                 f"{report['ceiling_ms_p95']} ms, web CPU {report['ceiling_web_cpu_ms_per_request']} ms",
+            )
+        if report.get("deferred"):
+            row(
+                "deferred: persons found, runs started",
+                f"{report['deferred'] - report['deferred_unprocessed']} of {report['deferred']} "
+                f"in {report['deferred_seconds']} s after the last webhook "
+                f"({report['deferred_per_s']}/s)",
             )
         if "decision_s_p50" in report:
             self.stdout.write("pipeline")
