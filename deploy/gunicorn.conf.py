@@ -11,6 +11,7 @@ The address comes from `-b`, or gunicorn's default 0.0.0.0:$PORT when PORT is se
 platforms); the process count from WEB_CONCURRENCY (gunicorn's own variable).
 """
 
+import gc
 import os
 
 worker_class = "gthread"
@@ -38,3 +39,13 @@ secure_scheme_headers: dict[str, str] = {}
 forwarded_allow_ips = ""
 accesslog = "-"
 errorlog = "-"
+
+
+def pre_fork(server, worker) -> None:
+    """Before each web process is forked: everything the master loaded (the whole app, with
+    preload_app) goes to the garbage collector's permanent generation. A full collection in a
+    web process then walks only what that process made since, not the app's 250,000 objects (a
+    150 ms pause with every thread of the process stopped, seen as the slowest twentieth of the
+    webhooks under load), and the pages stay shared with the master instead of being copied when
+    the collector touches them."""
+    gc.freeze()

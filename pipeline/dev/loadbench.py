@@ -187,6 +187,72 @@ def cpu_seconds(group: int) -> float:
     return total / ticks
 
 
+def _process_cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def _pids_named(name: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/comm") as handle:
+                if handle.read().strip() == name:
+                    found.append(int(entry))
+    return found
+
+
+def _machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, all) CPU seconds of the whole machine since boot, every core added up."""
+    with open("/proc/stat") as handle:
+        ticks = [int(value) for value in handle.readline().split()[1:9]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    per_second = os.sysconf("SC_CLK_TCK")
+    return (sum(ticks) - idle) / per_second, sum(ticks) / per_second
+
+
+class CpuMeter:
+    """Where a measured window's CPU went: the web processes, this process (the sender),
+    PostgreSQL's and Redis's server processes, and the whole machine.
+
+    Only local servers are seen (a database on another host counts as nothing); processes
+    that end inside the window lose their share.
+    """
+
+    def __init__(self, web_group: int) -> None:
+        self.web_group = web_group
+        self.started = self._sample()
+
+    def _sample(self) -> dict[str, float]:
+        busy, total = _machine_cpu_seconds()
+        return {
+            "web": cpu_seconds(self.web_group),
+            "sender": time.process_time(),
+            "postgres": sum(_process_cpu_seconds(pid) for pid in _pids_named("postgres")),
+            "redis": sum(_process_cpu_seconds(pid) for pid in _pids_named("redis-server")),
+            "machine": busy,
+            "machine_all": total,
+        }
+
+    def per_request(self, count: int) -> dict[str, float]:
+        """Milliseconds of CPU per request since the meter started, by part, and the share of
+        the machine's cores that was busy."""
+        now = self._sample()
+        spent = {key: now[key] - self.started[key] for key in now}
+        figures = {
+            f"intake_{key}_cpu_ms_per_request": round(spent[key] / count * 1000, 2)
+            for key in ("web", "sender", "postgres", "redis", "machine")
+        }
+        figures["intake_machine_busy"] = (
+            round(spent["machine"] / spent["machine_all"], 3) if spent["machine_all"] else None
+        )
+        return figures
+
+
 def deployment_memory_mib(groups: Iterable[int]) -> dict[str, float]:
     """PSS (shared pages split fairly) and RSS of every process in these process groups."""
     pss = rss = 0

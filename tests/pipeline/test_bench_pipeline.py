@@ -112,6 +112,13 @@ def test_intake_at_a_steady_rate_stores_every_lead_and_gives_each_an_owner():
     assert report["leads_stored"] == report["leads_with_owner"] == 20
     assert (report["lost"], report["intake_5xx"]) == (0, 0)
     assert report["intake_ms_p95"] > 0
+    # Where the CPU went: the web processes are part of the machine, and so is the sender.
+    parts = ("web", "sender", "postgres", "redis")
+    assert all(report[f"intake_{part}_cpu_ms_per_request"] >= 0 for part in parts)
+    assert report["intake_machine_cpu_ms_per_request"] >= report["intake_sender_cpu_ms_per_request"]
+    assert report["intake_machine_cpu_ms_per_request"] >= report["intake_web_cpu_ms_per_request"]
+    assert report["intake_sender_cpu_ms_per_request"] > 0
+    assert 0 < report["intake_machine_busy"] <= 1
     # --ceiling: as many GETs first, each refused (405) before any database work.
     assert report["ceiling_not_405"] == 0 and report["ceiling_rps"] > 0
     assert report["ceiling_web_cpu_ms_per_request"] >= 0 and report["ceiling_ms_p95"] > 0

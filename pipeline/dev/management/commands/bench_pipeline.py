@@ -199,7 +199,7 @@ class Command(BaseCommand):
         ceiling = (
             self._ceiling(deployment, url, len(payloads), options) if options["ceiling"] else {}
         )
-        web_cpu = loadbench.cpu_seconds(deployment.web.process.pid)
+        cpu = loadbench.CpuMeter(deployment.web.process.pid)
         deliveries, seconds = loadbench.send_webhooks(
             url,
             deployment.secret,
@@ -208,7 +208,6 @@ class Command(BaseCommand):
             in_flight=options["in_flight"],
             rate=options["rate"],
         )
-        web_cpu = loadbench.cpu_seconds(deployment.web.process.pid) - web_cpu
         report = {
             "leads": len(payloads),
             "workers": workers,
@@ -222,8 +221,9 @@ class Command(BaseCommand):
             "llm_latency_s": options["llm_latency"],
             "fetch_latency_s": options["fetch_latency"],
             **loadbench.intake_figures(deliveries, seconds),
-            # CPU the web processes spent per webhook: what bounds intake on a busy machine.
-            "intake_web_cpu_ms_per_request": round(web_cpu / len(payloads) * 1000, 2),
+            # CPU per webhook of the web processes, the sender, PostgreSQL, Redis and the whole
+            # machine: what bounds intake on a busy machine.
+            **cpu.per_request(len(payloads)),
             **ceiling,
         }
         if any(d.deferred for d in deliveries):
@@ -321,7 +321,20 @@ class Command(BaseCommand):
             f"{report['intake_ms_p50']} / {report['intake_ms_p95']} / {report['intake_ms_p99']}",
         )
         row("5xx / other non-202", f"{report['intake_5xx']} / {report['intake_other_errors']}")
-        row("web CPU per request (ms)", report["intake_web_cpu_ms_per_request"])
+        row(
+            "CPU per request (ms)",
+            " / ".join(
+                f"{name} {report[f'intake_{key}_cpu_ms_per_request']}"
+                for key, name in (
+                    ("web", "web"),
+                    ("sender", "sender"),
+                    ("postgres", "PostgreSQL"),
+                    ("redis", "Redis"),
+                    ("machine", "machine"),
+                )
+            )
+            + f" ({report['intake_machine_busy']:.0%} of the cores busy)",
+        )
         if "ceiling_rps" in report:
             row(
                 "a GET (405, no database): requests/s",
