@@ -49,15 +49,20 @@ def webhook(request: HttpRequest, slug: str) -> HttpResponse:
     except IntakeError as error:
         logger.info("webhook.refused slug=%s status=%s", slug[:80], error.status)
         return JsonResponse(error.as_json(), status=error.status, headers=error.headers)
+    spent_ms = (time.monotonic() - started) * 1000
     logger.info(
         "webhook.accepted slug=%s submission_id=%s run_id=%s replay=%s ms=%d",
         slug,
         receipt.submission_id,
         receipt.run_id,
         receipt.is_replay,
-        (time.monotonic() - started) * 1000,
+        spent_ms,
     )
-    headers = {"Idempotent-Replayed": "true"} if receipt.is_replay else {}
+    # How long the view took (Server-Timing): a sender can tell our time from the queueing and
+    # the network around it.
+    headers = {"Server-Timing": f"app;dur={spent_ms:.1f}"}
+    if receipt.is_replay:
+        headers["Idempotent-Replayed"] = "true"
     return JsonResponse(receipt.as_json(), status=202, headers=headers)
 
 

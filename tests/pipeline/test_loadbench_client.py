@@ -5,7 +5,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from pipeline.dev.loadbench import KeptAlive
+from pipeline.dev.loadbench import KeptAlive, server_timing
 
 
 class Recorder(BaseHTTPRequestHandler):
@@ -78,3 +78,19 @@ def test_a_server_that_is_not_there_is_an_error_not_a_retry_loop():
 
     with pytest.raises(ConnectionRefusedError):
         client.request("POST", "http://127.0.0.1:9/webhooks/x/", body=b"{}")
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("app;dur=2.5", 2.5),
+        ('db;dur=0.4, app;desc="view";dur=12', 12.0),
+        ('app;dur="7.25"', 7.25),
+        ("app", None),
+        ("db;dur=1", None),
+        ("app;dur=soon", None),
+        ("", None),
+    ],
+)
+def test_the_view_s_time_is_read_from_server_timing(header, expected):
+    assert server_timing(header, "app") == expected

@@ -320,6 +320,11 @@ class Command(BaseCommand):
             "latency p50 / p95 / p99 (ms)",
             f"{report['intake_ms_p50']} / {report['intake_ms_p95']} / {report['intake_ms_p99']}",
         )
+        row(
+            "in the view (Server-Timing) p50 / p95 / p99 (ms)",
+            f"{report['intake_app_ms_p50']} / {report['intake_app_ms_p95']} / "
+            f"{report['intake_app_ms_p99']}",
+        )
         row("5xx / other non-202", f"{report['intake_5xx']} / {report['intake_other_errors']}")
         row(
             "CPU per request (ms)",
