@@ -351,7 +351,15 @@ def start_pending_runs(*, older_than_seconds: float = 30, limit: int = 500) -> i
     ).values_list("pk", flat=True)[:limit]
     started = 0
     for submission_id in list(pending):
-        receipt = _start_once(submission_id, True, None, is_replay=False)
+        try:
+            receipt = _start_once(submission_id, True, None, is_replay=False)
+        except Exception as error:  # noqa: BLE001 - one submission must not hold up the others
+            logger.exception(
+                "intake.pending_run_failed submission_id=%s error=%s",
+                submission_id,
+                type(error).__name__,
+            )
+            continue
         started += receipt.run_id is not None
     if started:
         logger.info("intake.pending_runs_started count=%s", started)

@@ -264,3 +264,16 @@ def test_the_worker_and_a_copy_at_the_same_instant_start_one_run(source):
         len([task for task in queued() if task[0] != PROCESS])
         == StepRun.objects.filter(run=run, status=StepRun.Status.QUEUED).count()
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_submission_that_cannot_be_made_a_lead_does_not_hold_up_the_sweep(client, source):
+    # Stored by a version whose rules took this address; today's refuse it.
+    broken = Submission.objects.create(channel="webhook", email="not an address")
+    answer = deliver(client, *source, LEAD).json()
+    queued()  # the worker's message was lost
+
+    assert start_pending_runs(older_than_seconds=0) == 1
+
+    assert Submission.objects.get(pk=answer["submission_id"]).response["run_id"]
+    assert Submission.objects.get(pk=broken.pk).response == {}  # left, and reported
