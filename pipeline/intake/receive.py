@@ -160,7 +160,11 @@ def receive_submission(
             # One statement in autocommit: stored (and durable) before the sender hears 202.
             submission = Submission.objects.create(**row)
         except IntegrityError:
-            pass  # stored before: answered below, like any copy
+            # Stored before: a copy, answered like any. (No earlier delivery: the source went
+            # away, which the transaction below finds out and says.)
+            earlier = _earlier_delivery(source, idempotency_key, sender_key)
+            if earlier is not None:
+                return _answer(earlier, payload, start_run, run_options, is_replay=True)
         else:
             _call_safely(submission.pk)
             logger.info(

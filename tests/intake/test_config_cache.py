@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from pipeline import config_cache
 from pipeline.intake.sources import generate_secret
-from pipeline.models import CountryOwnerRule, Lead, WebhookSource
+from pipeline.models import CountryOwnerRule, Lead, Submission, WebhookSource
 from tests.factories import make_reviewer, staff_group
 from tests.intake_helpers import deliver, make_source
 
@@ -176,7 +176,8 @@ def test_junk_posted_to_a_slug_does_not_empty_the_kept_source(client):
     assert not any("pipeline_webhooksource" in sql for sql in sent)
 
 
-def test_a_kept_source_deleted_elsewhere_is_refused_404_not_500(client):
+@pytest.mark.parametrize("defer", [False, True], ids=["inline", "deferred"])
+def test_a_kept_source_deleted_elsewhere_is_refused_404_not_500(client, settings, defer):
     from django.db import connection
     from django.test import RequestFactory
 
@@ -189,11 +190,12 @@ def test_a_kept_source_deleted_elsewhere_is_refused_404_not_500(client):
         table = connection.ops.quote_name(WebhookSource._meta.db_table)
         cursor.execute(f"DELETE FROM {table} WHERE id = %s", [source.pk])  # noqa: S608
 
+    settings.WEBHOOK_DEFER = defer
     response = deliver(client, source, secret, LEAD)
 
     assert response.status_code == 404, response.content
     assert "no active webhook source" in response.json()["error"]
-    assert not Lead.objects.exists()
+    assert not Lead.objects.exists() and not Submission.objects.exists()
 
 
 def test_a_source_switched_off_elsewhere_is_refused_404_once_its_signature_fails(client):
