@@ -73,6 +73,11 @@ ERASED_SUBMISSION = {
 }
 
 
+# The answer recorded on a submission erased before a worker made it a lead (WEBHOOK_DEFER): it
+# is done, so no worker, copy or sweep makes the person again from it.
+ERASED_ANSWER = {"lead_id": None, "run_id": None, "duplicate_of": None, "erased": True}
+
+
 @dataclass(frozen=True)
 class Erasure:
     leads: int
@@ -115,12 +120,34 @@ def leads_of(email: str):
 
 def erase_person(email: str, *, by=None, external_crms: bool = True) -> Erasure:
     erasure = erase_leads(leads_of(email), by=by, external_crms=external_crms)
-    # Bot-trapped submissions belong to no lead, but may carry this person's address.
-    trapped = Submission.objects.filter(lead__isnull=True, email__iexact=email.strip())
-    count = trapped.update(**ERASED_SUBMISSION) if email.strip() else 0
-    if count:
-        logger.info("submissions.erased trapped=%s by=%s", count, getattr(by, "pk", None))
+    # Bot-trapped submissions belong to no lead, but may carry this person's address; so do
+    # deferred ones a worker has not made a lead yet.
+    count = _erase_unjoined([email], by=by)
     return replace(erasure, submissions=erasure.submissions + count)
+
+
+def _erase_unjoined(emails: list[str], *, by=None) -> int:
+    """Erase the submissions from these addresses that belong to no lead: trapped ones, and
+    deferred ones still waiting for a worker, which are closed with ERASED_ANSWER."""
+    addresses = Q()
+    for email in {email.strip() for email in emails if email.strip()}:
+        addresses |= Q(email__iexact=email)
+    if not addresses:
+        return 0
+    unjoined = Submission.objects.filter(addresses, lead__isnull=True)
+    with transaction.atomic():
+        closed = unjoined.filter(is_trapped=False, response={}).update(
+            **ERASED_SUBMISSION, response=ERASED_ANSWER
+        )
+        count = closed + unjoined.update(**ERASED_SUBMISSION)
+    if count:
+        logger.info(
+            "submissions.erased unjoined=%s waiting=%s by=%s",
+            count,
+            closed,
+            getattr(by, "pk", None),
+        )
+    return count
 
 
 def _delete_from_crms(leads: list[Lead]) -> tuple[list[Lead], dict[int, list], list]:
@@ -151,6 +178,9 @@ def erase_leads(leads, *, by=None, external_crms: bool = True) -> Erasure:
     if not lead_ids:
         return Erasure(0, 0, 0, 0, 0, crm_failed=tuple(crm_failed))
     now = timezone.now()
+    # Their addresses as stored before this erases them: a deferred submission from one of them
+    # would otherwise make the person again.
+    addresses = list(Lead.objects.filter(pk__in=lead_ids).values_list("email", flat=True))
     with transaction.atomic():
         Lead.objects.filter(pk__in=lead_ids, unsubscribed_at__isnull=True).update(
             unsubscribed_at=now
@@ -165,6 +195,7 @@ def erase_leads(leads, *, by=None, external_crms: bool = True) -> Erasure:
             website="",
         )
         submissions = Submission.objects.filter(lead_id__in=lead_ids).update(**ERASED_SUBMISSION)
+        submissions += _erase_unjoined(addresses, by=by)
         drafts = Draft.objects.filter(lead_id__in=lead_ids).update(
             subject=ERASED, body="", reject_reason=""
         )

@@ -187,12 +187,26 @@ def stop_reason(plan: FollowUpPlan) -> str | None:
         return "the lead unsubscribed"
     if Submission.objects.filter(lead=lead, received_at__gt=plan.started_at).exists():
         return "the lead submitted again"
+    if lead.email and _waiting_submission_from(lead.email, plan.started_at):
+        return "the lead submitted again"
     outcome = latest_outcome(lead)
     if outcome is not None and outcome.outcome in outcome.CLOSING:
         return f"marked {outcome.get_outcome_display().lower()}"
     if OutboundEmail.objects.filter(lead=lead, delivery_status__in=BOUNCED).exists():
         return "an email to the lead bounced"
     return None
+
+
+def _waiting_submission_from(email: str, since) -> bool:
+    """A deferred submission (WEBHOOK_DEFER) from this address that no worker has made part of
+    a lead yet: the person wrote again, even if the lead does not show it yet."""
+    return Submission.objects.filter(
+        lead__isnull=True,
+        is_trapped=False,
+        response={},
+        email__iexact=email,
+        received_at__gt=since,
+    ).exists()
 
 
 def stop_follow_ups(lead: Lead | int, reason: str, *, by=None) -> int:

@@ -406,7 +406,13 @@ def _start_once(
         joined = submission.lead_id is None and not submission.is_trapped
         is_new_person = False
         if joined:
-            submission.lead, is_new_person = _find_or_create_lead(_stored_fields(submission))
+            try:
+                fields = _stored_fields(submission)
+            except InvalidLead as error:
+                # Valid when stored, not now (rules changed since): a person made of it would
+                # be wrong, so it is closed with the reason instead of retried by every sweep.
+                return _close_unstartable(submission, error, is_replay=is_replay)
+            submission.lead, is_new_person = _find_or_create_lead(fields)
             Submission.objects.filter(pk=submission.pk).update(lead=submission.lead)
         run = _new_run(submission, start_run, run_options, dispatch)
         _record_answer(submission, run, is_new_person=is_new_person)
@@ -414,6 +420,19 @@ def _start_once(
         _welcome(submission, is_new_person=is_new_person)
     for step_run_id in ready:
         _enqueue_safely(step_run_id)
+    return Receipt.from_submission(submission, is_replay=is_replay)
+
+
+def _close_unstartable(submission: Submission, error: InvalidLead, *, is_replay: bool) -> Receipt:
+    logger.warning("intake.deferred_invalid submission_id=%s error=%s", submission.pk, error)
+    submission.response = {
+        "lead_id": None,
+        "run_id": None,
+        "duplicate_of": None,
+        "submission_id": submission.pk,
+        "error": str(error),
+    }
+    Submission.objects.filter(pk=submission.pk).update(response=submission.response)
     return Receipt.from_submission(submission, is_replay=is_replay)
 
 

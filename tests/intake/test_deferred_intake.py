@@ -15,7 +15,7 @@ from django.db import connection
 from django.test import Client
 
 from pipeline import engine
-from pipeline.intake.receive import process_submission, start_pending_runs
+from pipeline.intake.receive import process_submission, start_pending_runs, unanswered
 from pipeline.models import Lead, PipelineRun, StepRun, Submission
 from tests.factories import make_reviewer
 from tests.intake_helpers import deliver, make_source, statements
@@ -267,13 +267,62 @@ def test_the_worker_and_a_copy_at_the_same_instant_start_one_run(source):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_one_submission_that_cannot_be_made_a_lead_does_not_hold_up_the_sweep(client, source):
+def test_a_submission_no_longer_valid_is_closed_with_the_reason_not_retried(client, source):
     # Stored by a version whose rules took this address; today's refuse it.
     broken = Submission.objects.create(channel="webhook", email="not an address")
-    answer = deliver(client, *source, LEAD).json()
-    queued()  # the worker's message was lost
+
+    assert start_pending_runs(older_than_seconds=0) == 0
+
+    answer = Submission.objects.get(pk=broken.pk).response
+    assert answer["run_id"] is None and "not a valid email address" in answer["error"]
+    assert not Lead.objects.exists()
+    assert unanswered()["count"] == 0  # out of /healthz's waiting count, and of the sweep's
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_submission_that_fails_does_not_hold_up_the_sweep(client, source, monkeypatch):
+    from django.db import OperationalError
+
+    from pipeline.intake import receive
+
+    first = deliver(client, *source, {**LEAD, "email": "boom@northwind.example"}).json()
+    second = deliver(client, *source, LEAD).json()
+    queued()  # the worker's messages were lost
+    real = receive._find_or_create_lead
+
+    def failing(fields):
+        if fields.email.startswith("boom"):
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(fields)
+
+    monkeypatch.setattr(receive, "_find_or_create_lead", failing)
 
     assert start_pending_runs(older_than_seconds=0) == 1
 
-    assert Submission.objects.get(pk=answer["submission_id"]).response["run_id"]
-    assert Submission.objects.get(pk=broken.pk).response == {}  # left, and reported
+    assert Submission.objects.get(pk=second["submission_id"]).response["run_id"]
+    assert Submission.objects.get(pk=first["submission_id"]).response == {}  # tried again later
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("door", ["person", "lead"])
+def test_erasure_before_the_worker_came_leaves_nothing_for_it_to_make(client, source, door):
+    from pipeline.erase import erase_leads, erase_person
+
+    known = deliver(client, *source, LEAD).json()
+    work_off()
+    lead = Lead.objects.get()
+    again = deliver(client, *source, {**LEAD, "message": "Please call me"}).json()
+
+    if door == "person":
+        erase_person(LEAD["email"].upper(), external_crms=False)
+    else:  # the admin's action on the lead
+        erase_leads([lead], external_crms=False)
+    work_off()  # the worker comes after all
+
+    waiting = Submission.objects.get(pk=again["submission_id"])
+    assert (waiting.email, waiting.message, waiting.raw_payload) == ("", "", {})
+    assert waiting.lead_id is None and waiting.response["erased"] is True
+    assert list(Lead.objects.values_list("pk", "email")) == [(lead.pk, "")]
+    assert PipelineRun.objects.filter(submission_id=again["submission_id"]).count() == 0
+    assert Submission.objects.get(pk=known["submission_id"]).email == ""
+    assert unanswered()["count"] == 0

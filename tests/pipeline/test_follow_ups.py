@@ -233,6 +233,22 @@ def test_a_stop_the_cancel_missed_still_holds_the_follow_up_at_its_own_check():
     assert len(mail.outbox) == 1
 
 
+def test_a_resubmission_no_worker_has_joined_yet_holds_the_follow_up_at_its_own_check():
+    plan = first_email_sent()
+    # WEBHOOK_DEFER: stored, its worker not come yet (a backlog, or its message lost).
+    Submission.objects.create(
+        channel=Submission.Channel.WEBHOOK, email=plan.lead.email.upper(), message="Any news?"
+    )
+
+    with at_day(plan, 2.01):
+        sweep()
+
+    steps = steps_of(follow_up_run(plan))
+    assert steps["draft"].status == StepRun.Status.SKIPPED
+    assert steps["draft"].skip_reason == "follow-ups stopped: the lead submitted again"
+    assert len(mail.outbox) == 1
+
+
 def test_stopping_takes_back_a_follow_up_draft_waiting_in_review():
     plan = first_email_sent()
     with at_day(plan, 2.01):

@@ -162,8 +162,8 @@ def test_what_the_masters_loaded_is_frozen_before_they_fork():
     )
     assert result.returncode == 0, result.stderr
     frozen = json.loads(result.stdout.splitlines()[-1])
-    assert frozen["before"] == 0
-    # The app's objects (over 100,000), not a handful; and little is left for a collection.
-    assert frozen["web"] > 100_000
+    # The app's objects (over 100,000), not a handful (some Python builds freeze a few hundred
+    # of their own at start); and little is left for a collection.
+    assert frozen["web"] > frozen["before"] + 100_000
     assert frozen["cluster"] > frozen["web"]
     assert frozen["tracked"] < frozen["cluster"] / 10
