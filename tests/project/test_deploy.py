@@ -92,26 +92,14 @@ def test_the_worker_unit_stops_the_way_the_readme_says_and_the_tests_do():
     assert f"({grace} s with `deploy/leadops-worker.service`)" in stopping
 
 
-def test_gunicorn_loads_the_app_once_before_it_forks():
-    """preload_app: the master imports leadops.wsgi, which also imports what a first request
-    would (the URLconf and its views), so no web process pays seconds of imports while requests
-    wait; and it opens no connection or thread that the forked processes would share."""
-    config = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
-    assert config["preload_app"] is True
-
+def probe_production_process(probe: str) -> dict:
+    """Run `probe` (Python that prints one JSON line) in a fresh process with production
+    settings (DEBUG off); the JSON it printed."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("DEBUG")}
     env.update(
         DJANGO_SETTINGS_MODULE="leadops.settings",
         SECRET_KEY="a-long-random-production-secret-key-0123456789-abcdefghijklmnopq",
         EMAIL_HOST="127.0.0.1",
-    )
-    probe = (
-        "import json, sys, threading, leadops.wsgi\n"
-        "from django.conf import settings\n"
-        "from django.db import connections\n"
-        "print(json.dumps({'modules': [m for m in (settings.ROOT_URLCONF, 'pipeline.intake_views',"
-        " 'review.views') if m in sys.modules], 'connections': sum(c.connection is not None"
-        " for c in connections.all()), 'threads': threading.active_count()}))"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe],
@@ -122,7 +110,25 @@ def test_gunicorn_loads_the_app_once_before_it_forks():
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    loaded = json.loads(result.stdout.splitlines()[-1])
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_gunicorn_loads_the_app_once_before_it_forks():
+    """preload_app: the master imports leadops.wsgi, which also imports what a first request
+    would (the URLconf and its views), so no web process pays seconds of imports while requests
+    wait; and it opens no connection or thread that the forked processes would share."""
+    config = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
+    assert config["preload_app"] is True
+
+    probe = (
+        "import json, sys, threading, leadops.wsgi\n"
+        "from django.conf import settings\n"
+        "from django.db import connections\n"
+        "print(json.dumps({'modules': [m for m in (settings.ROOT_URLCONF, 'pipeline.intake_views',"
+        " 'review.views') if m in sys.modules], 'connections': sum(c.connection is not None"
+        " for c in connections.all()), 'threads': threading.active_count()}))"
+    )
+    loaded = probe_production_process(probe)
     assert loaded == {
         "modules": ["leadops.urls", "pipeline.intake_views", "review.views"],
         "connections": 0,
@@ -134,12 +140,6 @@ def test_what_the_masters_loaded_is_frozen_before_they_fork():
     """gunicorn's pre_fork hook and the worker cluster's preload put everything loaded so far in
     the collector's permanent generation: a forked process's full collections skip it (a 150 ms
     pause per collection with the app's objects in it) and its pages stay shared."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("DEBUG")}
-    env.update(
-        DJANGO_SETTINGS_MODULE="leadops.settings",
-        SECRET_KEY="a-long-random-production-secret-key-0123456789-abcdefghijklmnopq",
-        EMAIL_HOST="127.0.0.1",
-    )
     probe = (
         "import gc, json, runpy, leadops.wsgi\n"
         f"config = runpy.run_path({str(DEPLOY / 'gunicorn.conf.py')!r})\n"
@@ -152,16 +152,7 @@ def test_what_the_masters_loaded_is_frozen_before_they_fork():
         "print(json.dumps({'before': before, 'web': web, 'cluster': gc.get_freeze_count(),"
         " 'tracked': len(gc.get_objects())}))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    frozen = json.loads(result.stdout.splitlines()[-1])
+    frozen = probe_production_process(probe)
     # The app's objects (over 100,000), not a handful (some Python builds freeze a few hundred
     # of their own at start); and little is left for a collection.
     assert frozen["web"] > frozen["before"] + 100_000
