@@ -119,10 +119,12 @@ def leads_of(email: str):
 
 
 def erase_person(email: str, *, by=None, external_crms: bool = True) -> Erasure:
-    erasure = erase_leads(leads_of(email), by=by, external_crms=external_crms)
     # Bot-trapped submissions belong to no lead, but may carry this person's address; so do
-    # deferred ones a worker has not made a lead yet.
+    # deferred ones a worker has not made a lead yet. Those first: a worker making one into a
+    # lead at this moment holds its row, so this waits for it, and the lead it made is among
+    # the ones looked up next.
     count = _erase_unjoined([email], by=by)
+    erasure = erase_leads(leads_of(email), by=by, external_crms=external_crms)
     return replace(erasure, submissions=erasure.submissions + count)
 
 
@@ -136,9 +138,7 @@ def _erase_unjoined(emails: list[str], *, by=None) -> int:
         return 0
     unjoined = Submission.objects.filter(addresses, lead__isnull=True)
     with transaction.atomic():
-        closed = unjoined.filter(is_trapped=False, response={}).update(
-            **ERASED_SUBMISSION, response=ERASED_ANSWER
-        )
+        closed = unjoined.waiting_for_a_worker().update(**ERASED_SUBMISSION, response=ERASED_ANSWER)
         count = closed + unjoined.update(**ERASED_SUBMISSION)
     if count:
         logger.info(
@@ -182,6 +182,9 @@ def erase_leads(leads, *, by=None, external_crms: bool = True) -> Erasure:
     # would otherwise make the person again.
     addresses = list(Lead.objects.filter(pk__in=lead_ids).values_list("email", flat=True))
     with transaction.atomic():
+        # First, as a worker locks them first (the submission, then the person): one making a
+        # waiting submission from these addresses part of a lead finishes before this goes on.
+        submissions = _erase_unjoined(addresses, by=by)
         Lead.objects.filter(pk__in=lead_ids, unsubscribed_at__isnull=True).update(
             unsubscribed_at=now
         )
@@ -194,8 +197,7 @@ def erase_leads(leads, *, by=None, external_crms: bool = True) -> Erasure:
             company="",
             website="",
         )
-        submissions = Submission.objects.filter(lead_id__in=lead_ids).update(**ERASED_SUBMISSION)
-        submissions += _erase_unjoined(addresses, by=by)
+        submissions += Submission.objects.filter(lead_id__in=lead_ids).update(**ERASED_SUBMISSION)
         drafts = Draft.objects.filter(lead_id__in=lead_ids).update(
             subject=ERASED, body="", reject_reason=""
         )

@@ -200,13 +200,8 @@ def stop_reason(plan: FollowUpPlan) -> str | None:
 def _waiting_submission_from(email: str, since) -> bool:
     """A deferred submission (WEBHOOK_DEFER) from this address that no worker has made part of
     a lead yet: the person wrote again, even if the lead does not show it yet."""
-    return Submission.objects.filter(
-        lead__isnull=True,
-        is_trapped=False,
-        response={},
-        email__iexact=email,
-        received_at__gt=since,
-    ).exists()
+    waiting = Submission.objects.waiting_for_a_worker()
+    return waiting.filter(email__iexact=email, received_at__gt=since).exists()
 
 
 def stop_follow_ups(lead: Lead | int, reason: str, *, by=None) -> int:

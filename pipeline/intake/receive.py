@@ -339,9 +339,7 @@ def unanswered() -> dict[str, Any]:
     """Stored submissions not made into a run yet: deferred ones waiting for a worker, and runs
     that could not be started. {"count", "oldest" (received_at or None)}; read by /healthz and
     /metrics through a partial index."""
-    return Submission.objects.filter(response={}, is_trapped=False).aggregate(
-        count=Count("pk"), oldest=Min("received_at")
-    )
+    return Submission.objects.unanswered().aggregate(count=Count("pk"), oldest=Min("received_at"))
 
 
 def start_pending_runs(*, older_than_seconds: float = 30, limit: int = 500) -> int:
@@ -350,9 +348,11 @@ def start_pending_runs(*, older_than_seconds: float = 30, limit: int = 500) -> i
     Called by the periodic maintenance sweep; returns how many it started.
     """
     cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    pending = Submission.objects.filter(
-        response={}, is_trapped=False, received_at__lt=cutoff
-    ).values_list("pk", flat=True)[:limit]
+    pending = (
+        Submission.objects.unanswered()
+        .filter(received_at__lt=cutoff)
+        .values_list("pk", flat=True)[:limit]
+    )
     started = 0
     for submission_id in list(pending):
         try:

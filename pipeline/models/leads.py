@@ -101,6 +101,20 @@ def owner_basis_text(basis: str, detail: str = "") -> str:
     return f"{text} ({detail})" if detail else text
 
 
+# Not answered yet: stored deferred (WEBHOOK_DEFER) and waiting for a worker, or its run could
+# not be started. Few rows however many submissions there are (a partial index keeps them).
+UNANSWERED = Q(response={}, is_trapped=False)
+
+
+class SubmissionQuerySet(models.QuerySet):
+    def unanswered(self):
+        return self.filter(UNANSWERED)
+
+    def waiting_for_a_worker(self):
+        """Unanswered and part of no lead yet: its person is not made (WEBHOOK_DEFER)."""
+        return self.unanswered().filter(lead__isnull=True)
+
+
 class Submission(models.Model):
     """One form submission of a lead, kept exactly as received."""
 
@@ -140,6 +154,8 @@ class Submission(models.Model):
     trap_reason = models.CharField(max_length=200, blank=True, default="")
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
+    objects = SubmissionQuerySet.as_manager()
+
     class Meta:
         constraints = [
             models.UniqueConstraint(
@@ -154,11 +170,10 @@ class Submission(models.Model):
                 condition=~Q(sender_key=""),
                 name="submission_sender_key",
             ),
-            # Not answered yet: deferred (WEBHOOK_DEFER) or its run not started. Few rows, read
-            # by the sweep and /healthz, however many submissions there are.
+            # Read by the sweep, /healthz and /metrics.
             models.Index(
                 fields=["received_at"],
-                condition=Q(response={}, is_trapped=False),
+                condition=UNANSWERED,
                 name="submission_unanswered",
             ),
         ]

@@ -326,3 +326,76 @@ def test_erasure_before_the_worker_came_leaves_nothing_for_it_to_make(client, so
     assert PipelineRun.objects.filter(submission_id=again["submission_id"]).count() == 0
     assert Submission.objects.get(pk=known["submission_id"]).email == ""
     assert unanswered()["count"] == 0
+
+
+def wait_until_blocked(seconds: float = 10) -> None:
+    """Until another connection waits for a row lock (PostgreSQL); SQLite's writers queue on
+    its one lock without telling, so there a moment is given instead."""
+    import time
+
+    if connection.vendor != "postgresql":
+        time.sleep(0.5)
+        return
+    deadline = time.monotonic() + seconds
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.02)
+    raise AssertionError("nothing waited for a lock")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_erasing_a_person_while_a_worker_makes_them_a_lead_erases_that_lead_too(
+    client, source, monkeypatch
+):
+    from pipeline.erase import erase_person
+    from pipeline.intake import receive
+
+    answer = deliver(client, *source, LEAD).json()
+    queued()
+    made, go = threading.Event(), threading.Event()
+    real = receive._find_or_create_lead
+
+    def slow(fields):
+        found = real(fields)
+        made.set()  # the person is made, not committed: the worker still holds the submission
+        go.wait(20)
+        return found
+
+    monkeypatch.setattr(receive, "_find_or_create_lead", slow)
+    errors = []
+
+    def guarded(work):
+        try:
+            work()
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(
+        target=guarded, args=(lambda: process_submission(answer["submission_id"]),)
+    )
+    worker.start()
+    assert made.wait(20)
+    eraser = threading.Thread(
+        target=guarded, args=(lambda: erase_person(LEAD["email"], external_crms=False),)
+    )
+    eraser.start()
+    wait_until_blocked()
+    go.set()
+    for thread in (worker, eraser):
+        thread.join(timeout=60)
+
+    assert not errors, errors
+    # The worker finished first (the eraser waited for its row); the lead it made was erased.
+    lead = Lead.objects.get()
+    assert (lead.email, lead.name, lead.company) == ("", "", "")
+    assert lead.unsubscribed_at is not None
+    submission = Submission.objects.get(pk=answer["submission_id"])
+    assert submission.lead_id == lead.pk and (submission.email, submission.message) == ("", "")
