@@ -270,11 +270,21 @@ def _new_run(
 
 
 def _record_answer(submission: Submission, run: PipelineRun | None, *, is_new_person: bool) -> None:
+    _store_answer(
+        submission,
+        lead_id=submission.lead_id,
+        run_id=run.pk if run else None,
+        duplicate_of=_duplicate_of(submission, is_new_person=is_new_person),
+    )
+
+
+def _store_answer(submission: Submission, **answer: Any) -> None:
     """Store the 202 answer on the submission: a replay of this delivery gets the same one."""
     submission.response = {
-        "lead_id": submission.lead_id,
-        "run_id": run.pk if run else None,
-        "duplicate_of": _duplicate_of(submission, is_new_person=is_new_person),
+        "lead_id": None,
+        "run_id": None,
+        "duplicate_of": None,
+        **answer,
         "submission_id": submission.pk,
     }
     Submission.objects.filter(pk=submission.pk).update(response=submission.response)
@@ -425,14 +435,7 @@ def _start_once(
 
 def _close_unstartable(submission: Submission, error: InvalidLead, *, is_replay: bool) -> Receipt:
     logger.warning("intake.deferred_invalid submission_id=%s error=%s", submission.pk, error)
-    submission.response = {
-        "lead_id": None,
-        "run_id": None,
-        "duplicate_of": None,
-        "submission_id": submission.pk,
-        "error": str(error),
-    }
-    Submission.objects.filter(pk=submission.pk).update(response=submission.response)
+    _store_answer(submission, error=str(error))
     return Receipt.from_submission(submission, is_replay=is_replay)
 
 
@@ -465,30 +468,33 @@ def record_run(receipt: Receipt, run: PipelineRun) -> Receipt:
 
 def _call_safely(submission_id: int) -> None:
     # Committed: a lost message leaves the submission to start_pending_runs().
-    try:
-        engine.call_later(
-            "pipeline.intake.receive.process_submission",
-            submission_id,
-            name=f"intake-{submission_id}",
-        )
-    except Exception as error:
-        logger.warning(
-            "intake.defer_enqueue_failed submission_id=%s error=%s (the sweep will start it)",
-            submission_id,
-            type(error).__name__,
-        )
+    _send_safely(
+        engine.call_later,
+        "pipeline.intake.receive.process_submission",
+        submission_id,
+        name=f"intake-{submission_id}",
+        failed=f"intake.defer_enqueue_failed submission_id={submission_id}",
+        then="the sweep will start it",
+    )
 
 
 def _enqueue_safely(step_run_id: int) -> None:
     # The run's rows are committed: a lost message is re-delivered by the engine's sweeper.
+    _send_safely(
+        engine.enqueue,
+        step_run_id,
+        failed=f"intake.enqueue_failed step_run_id={step_run_id}",
+        then="the sweeper will re-deliver it",
+    )
+
+
+def _send_safely(send, *args: Any, failed: str, then: str, **kwargs: Any) -> None:
+    """A message to the workers about committed rows: if the broker is down, say so and go on
+    (the lead is stored; a sweep sends it later)."""
     try:
-        engine.enqueue(step_run_id)
+        send(*args, **kwargs)
     except Exception as error:
-        logger.warning(
-            "intake.enqueue_failed step_run_id=%s error=%s (the sweeper will re-deliver it)",
-            step_run_id,
-            type(error).__name__,
-        )
+        logger.warning("%s error=%s (%s)", failed, type(error).__name__, then)
 
 
 def _lead_columns(clean: LeadFields) -> dict[str, str]:
