@@ -2,15 +2,19 @@
 
 from django.db import migrations, models
 
+from pipeline.migrations._operations import AddIndexWithoutBlockingWrites
+
 
 class Migration(migrations.Migration):
+    # CREATE INDEX CONCURRENTLY cannot run inside a transaction.
+    atomic = False
 
     dependencies = [
         ('pipeline', '0021_merge_owner_rules_and_notification_leases'),
     ]
 
     operations = [
-        migrations.AddIndex(
+        AddIndexWithoutBlockingWrites(
             model_name='submission',
             index=models.Index(condition=models.Q(('is_trapped', False), ('response', {})), fields=['received_at'], name='submission_unanswered'),
         ),

@@ -13,3 +13,15 @@ def test_the_models_and_the_migrations_agree(capsys):
             f"a model change has no migration (make migrations):\n{capsys.readouterr().out}"
         )
     assert "No changes detected" in capsys.readouterr().out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_index_on_the_submissions_table_is_built_without_holding_off_webhooks(capsys):
+    from django.db import connection
+
+    call_command("sqlmigrate", "pipeline", "0022")
+    sql = capsys.readouterr().out
+    assert 'CREATE INDEX "submission_unanswered"' in sql.replace("CONCURRENTLY ", "")
+    # On PostgreSQL the table takes INSERTs (webhooks) while the index is built.
+    assert ("CONCURRENTLY" in sql) == (connection.vendor == "postgresql")
+    assert "BEGIN" not in sql
