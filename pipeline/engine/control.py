@@ -72,7 +72,7 @@ def resume(
     step_run: StepRun, output: Any = None, *, dispatch: queue.Dispatch | None = None
 ) -> Outcome:
     """Complete a waiting step with `output` and continue the run. A second call is a no-op."""
-    dispatch = dispatch or queue.enqueue
+    dispatch = dispatch or queue.enqueue_next
     definition = get_pipeline(step_run.run.pipeline_name)
     now = timezone.now()
     with transaction.atomic():
@@ -115,7 +115,7 @@ def reject(step_run: StepRun, reason: str) -> Outcome:
 
 def retry(run: PipelineRun, *, dispatch: queue.Dispatch | None = None) -> Outcome:
     """Re-run the failed step(s) of a failed run with fresh attempts, then continue."""
-    dispatch = dispatch or queue.enqueue
+    dispatch = dispatch or queue.enqueue_next
     now = timezone.now()
     with transaction.atomic():
         locked = store.lock_run_by_id(run.pk)
@@ -151,7 +151,7 @@ def rerun_from(
     Side-effect steps keep their earlier output, which their function sees as
     `context.previous_output`, so they do not repeat their effect.
     """
-    dispatch = dispatch or queue.enqueue
+    dispatch = dispatch or queue.enqueue_next
     definition = get_pipeline(run.pipeline_name)
     if step_name not in definition.by_name:
         raise EngineError(f"pipeline {run.pipeline_name!r} has no step {step_name!r}")

@@ -68,8 +68,9 @@ Next = int | _Claimed | None
 
 
 def execute(step_run_id: int, *, dispatch: queue.Dispatch | None = None) -> None:
-    """Run a step (the django-q2 task), then continue with one newly ready successor."""
-    dispatch = dispatch or queue.enqueue
+    """Run a step (the django-q2 task), then continue with one newly ready successor; the other
+    ones go to the front of the broker's line."""
+    dispatch = dispatch or queue.enqueue_next
     me = queue.worker_id()
     next_step: Next = step_run_id
     while next_step is not None:
