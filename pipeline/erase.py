@@ -15,6 +15,7 @@ erases only our copy.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from django.db import transaction
@@ -128,18 +129,34 @@ def erase_person(email: str, *, by=None, external_crms: bool = True) -> Erasure:
     return replace(erasure, submissions=erasure.submissions + count)
 
 
-def _erase_unjoined(emails: list[str], *, by=None) -> int:
-    """Erase the submissions from these addresses that belong to no lead: trapped ones, and
-    deferred ones still waiting for a worker, which are closed with ERASED_ANSWER."""
-    addresses = Q()
-    for email in {email.strip() for email in emails if email.strip()}:
-        addresses |= Q(email__iexact=email)
-    if not addresses:
-        return 0
-    unjoined = Submission.objects.filter(addresses, lead__isnull=True)
+def _erase_unjoined(emails: Iterable[str], phones: Iterable[str] = (), *, by=None) -> int:
+    """Erase the submissions of the person with these addresses that belong to no lead:
+    trapped ones from the addresses, and deferred ones waiting for a worker, which are closed
+    with ERASED_ANSWER.
+
+    A waiting one is the person's when the worker would make it part of them: by its address
+    in any form that normalises alike ("dana.reyes+demo@gmail.com" for "danareyes@gmail.com"),
+    or, for one without an address, by its phone number (`phones`, normalised)."""
+    addresses = {email.strip().lower() for email in emails if email.strip()}
+    keys = _Keys(addresses, {_normalized(email) for email in addresses} - {""}, set(phones) - {""})
     with transaction.atomic():
-        closed = unjoined.waiting_for_a_worker().update(**ERASED_SUBMISSION, response=ERASED_ANSWER)
-        count = closed + unjoined.update(**ERASED_SUBMISSION)
+        waiting = Submission.objects.waiting_for_a_worker()
+        theirs = [
+            pk
+            for pk, email, phone in waiting.values_list("pk", "email", "phone")
+            if keys.match(email, phone)
+        ]
+        # A worker making one of them part of a lead at this moment holds its row: this waits,
+        # then leaves it (it is part of a lead now, erased with that lead).
+        closed = waiting.filter(pk__in=theirs).update(**ERASED_SUBMISSION, response=ERASED_ANSWER)
+        # The rest from their addresses: trapped ones, and ones closed with a reason.
+        others = Q()
+        for email in addresses:
+            others |= Q(email__iexact=email)
+        count = closed
+        if addresses:
+            unjoined = Submission.objects.filter(others, lead__isnull=True).exclude(pk__in=theirs)
+            count += unjoined.update(**ERASED_SUBMISSION)
     if count:
         logger.info(
             "submissions.erased unjoined=%s waiting=%s by=%s",
@@ -148,6 +165,35 @@ def _erase_unjoined(emails: list[str], *, by=None) -> int:
             getattr(by, "pk", None),
         )
     return count
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """What a worker would match a waiting submission to a person on (receive._find_lead)."""
+
+    addresses: set[str]
+    emails: set[str]  # normalised
+    phones: set[str]  # normalised
+
+    def match(self, email: str, phone: str) -> bool:
+        if email.strip():
+            return email.strip().lower() in self.addresses or _normalized(email) in self.emails
+        return bool(phone.strip()) and _normalized_phone(phone) in self.phones
+
+
+def _normalized(email: str) -> str:
+    from pipeline.intake.normalize import BadEmail, normalize_email
+
+    try:
+        return normalize_email(email)
+    except BadEmail:
+        return ""
+
+
+def _normalized_phone(phone: str) -> str:
+    from pipeline.intake.normalize import normalize_phone
+
+    return normalize_phone(phone) or ""
 
 
 def _delete_from_crms(leads: list[Lead]) -> tuple[list[Lead], dict[int, list], list]:
@@ -178,13 +224,14 @@ def erase_leads(leads, *, by=None, external_crms: bool = True) -> Erasure:
     if not lead_ids:
         return Erasure(0, 0, 0, 0, 0, crm_failed=tuple(crm_failed))
     now = timezone.now()
-    # Their addresses as stored before this erases them: a deferred submission from one of them
-    # would otherwise make the person again.
-    addresses = list(Lead.objects.filter(pk__in=lead_ids).values_list("email", flat=True))
+    # Their addresses and phones as stored before this erases them: a deferred submission with
+    # one of them would otherwise make the person again.
+    stored = list(Lead.objects.filter(pk__in=lead_ids).values_list("email", "phone_normalized"))
+    addresses, phones = [email for email, _ in stored], [phone for _, phone in stored]
     with transaction.atomic():
         # First, as a worker locks them first (the submission, then the person): one making a
-        # waiting submission from these addresses part of a lead finishes before this goes on.
-        submissions = _erase_unjoined(addresses, by=by)
+        # waiting submission of theirs part of a lead finishes before this goes on.
+        submissions = _erase_unjoined(addresses, phones, by=by)
         Lead.objects.filter(pk__in=lead_ids, unsubscribed_at__isnull=True).update(
             unsubscribed_at=now
         )

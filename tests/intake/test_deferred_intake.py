@@ -399,3 +399,63 @@ def test_erasing_a_person_while_a_worker_makes_them_a_lead_erases_that_lead_too(
     assert lead.unsubscribed_at is not None
     submission = Submission.objects.get(pk=answer["submission_id"])
     assert submission.lead_id == lead.pk and (submission.email, submission.message) == ("", "")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("door", ["person", "lead"])
+@pytest.mark.parametrize(
+    "known, waiting",
+    [
+        # Another form of the same address: the worker would match it by the normalised one.
+        ({"email": "dana.reyes@gmail.com"}, {"email": "danareyes+demo@gmail.com"}),
+        # No address at all: the worker would match it by the phone number.
+        (
+            {"email": "dana@northwind.example", "phone": "+1 415 555 0100"},
+            {"email": "", "phone": "+1 (415) 555-0100"},
+        ),
+    ],
+    ids=["address-variant", "phone-only"],
+)
+def test_erasure_closes_the_waiting_submissions_the_worker_would_make_the_person_of(
+    client, source, door, known, waiting
+):
+    from pipeline.erase import erase_leads, erase_person
+
+    deliver(client, *source, {**LEAD, **known}).json()
+    work_off()
+    lead = Lead.objects.get()
+    again = deliver(client, *source, {**LEAD, **waiting, "message": "Please call me"}).json()
+    assert again["deferred"]
+
+    if door == "person":
+        erase_person(known["email"], external_crms=False)
+    else:
+        erase_leads([lead], external_crms=False)
+    work_off()
+
+    assert list(Lead.objects.values_list("pk", "email", "phone", "name")) == [(lead.pk, "", "", "")]
+    closed = Submission.objects.get(pk=again["submission_id"])
+    assert (closed.email, closed.phone, closed.message) == ("", "", "")
+    assert closed.lead_id is None and closed.response["erased"] is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_erasure_leaves_the_waiting_submissions_of_other_people(client, source):
+    from pipeline.erase import erase_person
+
+    deliver(client, *source, {**LEAD, "phone": "+1 415 555 0100"}).json()
+    work_off()
+    # Another address with the same phone is another person to the worker; so is another
+    # Gmail user.
+    others = [
+        deliver(
+            client, *source, {**LEAD, "email": f"{who}@gmail.com", "phone": "+14155550100"}
+        ).json()["submission_id"]
+        for who in ("sam", "danareyes.other")
+    ]
+
+    erase_person(LEAD["email"], external_crms=False)
+
+    assert [Submission.objects.get(pk=pk).response for pk in others] == [{}, {}]
+    work_off()
+    assert Lead.objects.exclude(email="").count() == 2
