@@ -196,6 +196,28 @@ def _normalized_phone(phone: str) -> str:
     return normalize_phone(phone) or ""
 
 
+def _stop_runs(lead_ids: list[int]) -> None:
+    """Cancel the leads' runs still going (or failed, so retryable): no step starts for an erased
+    person, so nothing is drafted, written to a CRM or sent from what is left. A step running
+    at this moment finishes into its cancelled run and records its result, which may come after
+    the erase below: erasing again (harmless) scrubs it."""
+    from pipeline import engine
+
+    going = PipelineRun.objects.filter(lead_id__in=lead_ids).exclude(
+        status__in=(
+            PipelineRun.Status.SUCCEEDED,
+            PipelineRun.Status.CANCELLED,
+            PipelineRun.Status.REJECTED,
+        )
+    )
+    running = StepRun.objects.filter(run__in=going, status=StepRun.Status.RUNNING).count()
+    cancelled = sum(
+        engine.cancel(run, "the lead's personal data was erased").changed for run in going
+    )
+    if cancelled:
+        logger.info("lead.erase_runs_cancelled runs=%s steps_running=%s", cancelled, running)
+
+
 def _delete_from_crms(leads: list[Lead]) -> tuple[list[Lead], dict[int, list], list]:
     """Ask the outside CRMs to delete each lead's record: (erasable leads, what each CRM did per
     lead id, (lead id, reason) for the leads whose CRM did not delete)."""
@@ -223,6 +245,7 @@ def erase_leads(leads, *, by=None, external_crms: bool = True) -> Erasure:
     lead_ids = [lead.pk for lead in leads]
     if not lead_ids:
         return Erasure(0, 0, 0, 0, 0, crm_failed=tuple(crm_failed))
+    _stop_runs(lead_ids)
     now = timezone.now()
     # Their addresses and phones as stored before this erases them: a deferred submission with
     # one of them would otherwise make the person again.

@@ -108,6 +108,24 @@ def test_erase_removes_the_persons_text_and_keeps_counts():
     assert ReviewAction.objects.filter(lead=lead, action="erased").exists()
 
 
+def test_erase_stops_the_persons_runs_so_nothing_more_is_drafted_written_or_sent():
+    from pipeline import engine
+
+    draft = make_waiting_draft(label="high_intent", score=62)
+    run = PipelineRun.objects.get(pk=draft.run_id)
+    gate = StepRun.objects.get(run=run, status=StepRun.Status.WAITING)
+    assert run.status == PipelineRun.Status.WAITING
+
+    erase_person(draft.lead.email)
+
+    run.refresh_from_db()
+    assert run.status == PipelineRun.Status.CANCELLED
+    assert not run.steps.filter(status__in=["pending", "queued", "waiting"]).exists()
+    # A reviewer's approval of the erased draft, still on someone's screen, starts nothing.
+    assert engine.resume(gate, {"approved": True}).changed is False
+    assert not OutboundEmail.objects.filter(lead=draft.lead).exists()
+
+
 def test_erase_lead_command_reports_and_refuses_unknown_addresses(capsys):
     lead = make_lead(email="dana@northwind.example")
     call_command("erase_lead", "dana@northwind.example")
