@@ -69,3 +69,19 @@ def statements():
 
     with connection.execute_wrapper(record):
         yield sent
+
+
+def queued() -> list[tuple[str, tuple]]:
+    """Every task waiting on this process's django-q2 broker, taken off it in the order a worker
+    takes them: (function, args)."""
+    from django_q.brokers import get_broker
+    from django_q.signing import SignedPackage
+
+    broker = get_broker()
+    tasks = []
+    while broker.queue_size():
+        for task_id, payload in broker.dequeue() or []:
+            task = SignedPackage.loads(payload)
+            tasks.append((task["func"], tuple(task["args"])))
+            broker.acknowledge(task_id)
+    return tasks

@@ -1,6 +1,5 @@
 """Which step a worker takes next: runs underway before new runs, on the real brokers."""
 
-import os
 import uuid
 
 import pytest
@@ -9,23 +8,11 @@ from pipeline import engine
 from pipeline.dev.cluster import purge_queue, use_queue
 from pipeline.engine import hop, queue
 from pipeline.models import PipelineRun, StepRun
+from tests.engine.test_workers import REDIS_URL, redis_is_reachable
 from tests.factories import make_lead
+from tests.intake_helpers import queued as taken
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/9"
-
-
-def redis_is_reachable() -> bool:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5)
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
 
 
 @pytest.fixture(params=["redis", "orm"])
@@ -40,21 +27,6 @@ def broker(request):
             yield request.param
         finally:
             purge_queue(name, redis_url=redis_url)
-
-
-def taken() -> list[tuple[str, tuple]]:
-    """The waiting tasks in the order a worker takes them, taken off the broker."""
-    from django_q.brokers import get_broker
-    from django_q.signing import SignedPackage
-
-    line = get_broker()
-    tasks = []
-    while line.queue_size():
-        for task_id, payload in line.dequeue() or []:
-            task = SignedPackage.loads(payload)
-            tasks.append((task["func"], tuple(task["args"])))
-            line.acknowledge(task_id)
-    return tasks
 
 
 def step(run: PipelineRun, name: str) -> int:

@@ -18,7 +18,7 @@ from pipeline import engine
 from pipeline.intake.receive import process_submission, start_pending_runs, unanswered
 from pipeline.models import Lead, PipelineRun, StepRun, Submission
 from tests.factories import make_reviewer
-from tests.intake_helpers import deliver, make_source, statements
+from tests.intake_helpers import deliver, make_source, queued, statements
 
 LEAD = {
     "name": "Dana Reyes",
@@ -41,19 +41,18 @@ def source():
     return make_source("Website")
 
 
-def queued() -> list[tuple[str, tuple]]:
-    """Every task waiting on the broker, taken off it: (function, args)."""
-    from django_q.brokers import get_broker
-    from django_q.signing import SignedPackage
+def in_thread(work, errors: list) -> threading.Thread:
+    """A thread (not started) that runs `work` on a connection of its own, keeping its error."""
 
-    broker = get_broker()
-    tasks = []
-    while broker.queue_size():
-        for task_id, payload in broker.dequeue() or []:
-            task = SignedPackage.loads(payload)
-            tasks.append((task["func"], tuple(task["args"])))
-            broker.acknowledge(task_id)
-    return tasks
+    def guarded():
+        try:
+            work()
+        except Exception as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    return threading.Thread(target=guarded)
 
 
 def work_off() -> list[tuple[str, tuple]]:
@@ -241,15 +240,7 @@ def test_the_worker_and_a_copy_at_the_same_instant_start_one_run(source):
         barrier.wait()
         results[1] = deliver(Client(), *source, LEAD, webhook_id="msg_race").json()
 
-    def guarded(work):
-        try:
-            work()
-        except Exception as error:
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=guarded, args=(work,)) for work in (worker, copy)]
+    threads = [in_thread(work, errors) for work in (worker, copy)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -370,22 +361,10 @@ def test_erasing_a_person_while_a_worker_makes_them_a_lead_erases_that_lead_too(
     monkeypatch.setattr(receive, "_find_or_create_lead", slow)
     errors = []
 
-    def guarded(work):
-        try:
-            work()
-        except Exception as error:
-            errors.append(error)
-        finally:
-            connection.close()
-
-    worker = threading.Thread(
-        target=guarded, args=(lambda: process_submission(answer["submission_id"]),)
-    )
+    worker = in_thread(lambda: process_submission(answer["submission_id"]), errors)
     worker.start()
     assert made.wait(20)
-    eraser = threading.Thread(
-        target=guarded, args=(lambda: erase_person(LEAD["email"], external_crms=False),)
-    )
+    eraser = in_thread(lambda: erase_person(LEAD["email"], external_crms=False), errors)
     eraser.start()
     wait_until_blocked()
     go.set()

@@ -94,6 +94,19 @@ def test_bench_pipeline_exits_non_zero_when_leads_are_left_undecided():
     assert '"unfinished": 2' in result.stderr
 
 
+def test_bench_pipeline_refuses_a_database_with_earlier_work_its_workers_would_run():
+    from pipeline import engine
+    from tests.factories import make_lead
+
+    engine.start("lead", lead=make_lead())  # queued, never run: an earlier benchmark's leftover
+
+    result = bench_pipeline("--leads=2", "--workers=1", "--web-workers=1", timeout=60)
+
+    assert result.returncode != 0
+    assert "holds 1 unfinished run(s)" in result.stderr and "fresh database" in result.stderr
+    assert not WebhookSource.objects.filter(name__startswith="Load bench").exists()
+
+
 def test_intake_at_a_steady_rate_stores_every_lead_and_gives_each_an_owner():
     result = bench_pipeline(
         "--intake-only",

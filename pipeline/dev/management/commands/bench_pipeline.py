@@ -113,6 +113,8 @@ class Command(BaseCommand):
         executor = MigrationExecutor(connection)
         if executor.migration_plan(executor.loader.graph.leaf_nodes()):
             raise CommandError("unapplied migrations: run `python manage.py migrate` first")
+        if not options["intake_only"]:
+            self._refuse_earlier_work()
         self.quiet = options["json"]
         quiet_loggers = [logging.getLogger(name) for name in ("pipeline", "django_q")]
         levels = [logger.level for logger in quiet_loggers]
@@ -129,6 +131,24 @@ class Command(BaseCommand):
             self._print(report)
         if not report["integrity_ok"]:
             raise CommandError("integrity check failed: " + json.dumps(self._integrity(report)))
+
+    @staticmethod
+    def _refuse_earlier_work() -> None:
+        """The cluster's sweep would run what earlier work left in this database (runs still
+        going, submissions never made into a run) beside the benchmark's leads and skew every
+        figure: refuse, and say so."""
+        from pipeline.intake.receive import unanswered
+        from pipeline.models import PipelineRun
+
+        runs = PipelineRun.objects.exclude(status__in=PipelineRun.FINISHED).count()
+        waiting = unanswered()["count"]
+        if runs or waiting:
+            raise CommandError(
+                f"this database holds {runs} unfinished run(s) and {waiting} submission(s) "
+                "not made into a run yet; the worker cluster would run them beside the "
+                "benchmark and skew its figures. Use a fresh database (DATABASE_URL), or "
+                "finish or cancel them first."
+            )
 
     # --- Running ------------------------------------------------------------------------------
 
