@@ -28,7 +28,7 @@ def enqueue_next(step_run_id: int) -> None:
     So the workers finish the runs they started before they start new ones. At the back, a
     burst of 1,000 leads ran every lead's first step, then every lead's next: no lead was
     decided for minutes, then all of them at once. At the front, leads are decided one after
-    another from the first seconds, and the burst takes as long as before.
+    another from the first seconds (and that burst took half as long; README, "Bursts").
     """
     call_later(
         "pipeline.engine.threads.run_step", step_run_id, name=f"step-{step_run_id}", front=True
@@ -54,16 +54,17 @@ def _broker(*, front: bool = False):
     from django_q.brokers.redis_broker import Redis
     from django_q.conf import Conf
 
-    class FrontOfTheLine(Redis):
-        # django-q2's Redis broker pushes on the right and its workers pop on the left.
-        def enqueue(self, task):
-            return self.connection.lpush(self.list_key, task)
-
     def build():
         broker = get_broker()
-        if front and isinstance(broker, Redis):
-            return FrontOfTheLine(list_key=Conf.CLUSTER_NAME)
-        return broker
+        if not (front and isinstance(broker, Redis)):
+            return broker
+
+        class FrontOfTheLine(Redis):
+            # django-q2's Redis broker pushes on the right and its workers pop on the left.
+            def enqueue(self, task):
+                return self.connection.lpush(self.list_key, task)
+
+        return FrontOfTheLine(list_key=Conf.CLUSTER_NAME)
 
     key = (Conf.CLUSTER_NAME, Conf.ORM, str(Conf.REDIS), front)
     return per_process("broker", build, *key)
