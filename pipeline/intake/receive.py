@@ -529,10 +529,18 @@ def _find_or_create_lead(clean: LeadFields) -> tuple[Lead, bool]:
 
 
 def _find_lead(clean: LeadFields) -> Lead | None:
+    """The person's lead, locked until the caller's transaction ends (PostgreSQL).
+
+    The lock makes an erasure of this person that is under way finish first; the lead found
+    after it no longer matches (its keys are blank), so a new submission never writes onto an
+    erased lead. FOR NO KEY UPDATE: rows that refer to the lead (its runs, submissions) can
+    still be inserted meanwhile.
+    """
+    people = Lead.objects.select_for_update(no_key=True)
     if clean.email_normalized:
-        return Lead.objects.filter(email_normalized=clean.email_normalized).first()
+        return people.filter(email_normalized=clean.email_normalized).first()
     # No email: the person is their phone number. Prefer the lead known only by it.
-    by_phone = Lead.objects.filter(phone_normalized=clean.phone_normalized)
+    by_phone = people.filter(phone_normalized=clean.phone_normalized)
     return by_phone.filter(email_normalized="").first() or by_phone.order_by("-created_at").first()
 
 

@@ -438,3 +438,50 @@ def test_erasure_leaves_the_waiting_submissions_of_other_people(client, source):
     assert [Submission.objects.get(pk=pk).response for pk in others] == [{}, {}]
     work_off()
     assert Lead.objects.exclude(email="").count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="needs PostgreSQL: on SQLite the paused erase holds the one write lock the webhook needs",
+)
+def test_a_submission_made_while_an_erase_is_under_way_never_writes_onto_the_erased_lead(
+    client, source, monkeypatch
+):
+    from pipeline import erase
+    from pipeline.intake.receive import process_submission
+
+    deliver(client, *source, {key: value for key, value in LEAD.items() if key != "company"})
+    work_off()
+    lead = Lead.objects.get()
+    paused, go = threading.Event(), threading.Event()
+    real_scrub = erase.scrub
+
+    def slow_scrub(value, key=""):
+        if not paused.is_set():  # the lead is blanked, the erase's transaction still open
+            paused.set()
+            go.wait(20)
+        return real_scrub(value, key)
+
+    monkeypatch.setattr(erase, "scrub", slow_scrub)
+    errors = []
+    eraser = in_thread(lambda: erase.erase_leads([lead], external_crms=False), errors)
+    eraser.start()
+    assert paused.wait(20)
+    # The person writes again, with their company, while the erase is under way.
+    again = deliver(client, *source, {**LEAD, "message": "Call me again"}).json()
+    queued()
+    worker = in_thread(lambda: process_submission(again["submission_id"]), errors)
+    worker.start()
+    wait_until_blocked()  # the worker waits for the erase's lock on the lead
+    go.set()
+    for thread in (eraser, worker):
+        thread.join(timeout=60)
+
+    assert not errors, errors
+    lead.refresh_from_db()
+    assert (lead.email, lead.name, lead.company) == ("", "", "")
+    # The new submission made a new lead of its own, after the erase.
+    joined = Submission.objects.get(pk=again["submission_id"])
+    assert joined.lead_id != lead.pk
+    assert joined.lead.company == "Northwind" and joined.message == "Call me again"
