@@ -105,17 +105,14 @@ def scrub(value, key: str = ""):
 
 def leads_of(email: str):
     """Every lead that is this person: by normalised email, or a submission from the address."""
-    from pipeline.intake.normalize import BadEmail, normalize_email
-
     email = email.strip()
     if not email:
         return Lead.objects.none()
     submitted = Submission.objects.filter(email__iexact=email).values("lead_id")
     same = Q(email__iexact=email) | Q(pk__in=submitted)
-    try:
-        same |= Q(email_normalized=normalize_email(email))
-    except BadEmail:  # not an address we would have matched on: the text alone finds them
-        pass
+    # A valid address also finds the leads matched on its normalised form; another, its text.
+    if normalized := _normalized(email):
+        same |= Q(email_normalized=normalized)
     return Lead.objects.filter(same)
 
 
@@ -182,6 +179,7 @@ class _Keys:
 
 
 def _normalized(email: str) -> str:
+    """The address as the worker matches people on it; "" when it is not a valid one."""
     from pipeline.intake.normalize import BadEmail, normalize_email
 
     try:

@@ -4,8 +4,8 @@ A step's life: pending -> queued (its needs are done) -> running (claimed by exa
 with a lease) -> succeeded | skipped | waiting | failed, or back to queued for a retry. The worker
 that finishes a step marks the newly ready steps queued in the same transaction, runs one of
 them itself (continuation) and enqueues the others on commit, at the front of the broker's
-line where it has one (Redis), so runs underway finish before new ones start. A sweeper re-enqueues steps whose
-lease expired (the worker died) or whose queue message was lost.
+line where it has one (Redis), so runs underway finish before new ones start. A sweeper
+re-enqueues steps whose lease expired (the worker died) or whose queue message was lost.
 
 One module per job: definitions (how a pipeline is declared), registry (pipelines by name),
 hop (claim, run, finish, continue), store (the run state's SQL and the run lock), control

@@ -11,8 +11,9 @@ class AddIndexWithoutBlockingWrites(AddIndexConcurrently):
     on the submissions table every INSERT is a webhook. Elsewhere (SQLite) a plain CREATE INDEX.
 
     The migration must say `atomic = False` (squashmigrations does not carry it over: set it on
-    the squashed migration; tests/project/test_migrations_current.py checks). A concurrent build that fails leaves an invalid
-    index behind: drop it (`DROP INDEX CONCURRENTLY name`) and migrate again."""
+    the squashed migration; tests/project/test_migrations_current.py checks). A concurrent build
+    that fails leaves an invalid index behind: drop it (`DROP INDEX CONCURRENTLY name`) and
+    migrate again."""
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor == "postgresql":
