@@ -13,7 +13,7 @@ class PipelineConfig(AppConfig):
     verbose_name = "Pipeline"
 
     def ready(self) -> None:
-        from pipeline import engine
+        from pipeline import engine, erase  # noqa: F401 - erase's signal receivers
 
         # Pipelines register by name here; a run's stored name is only ever looked up.
         engine.autodiscover()

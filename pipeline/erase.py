@@ -20,8 +20,10 @@ from dataclasses import dataclass, replace
 
 from django.db import transaction
 from django.db.models import Q
+from django.dispatch import receiver
 from django.utils import timezone
 
+from pipeline.engine.signals import step_finished_in_stopped_run
 from pipeline.models import (
     Contact,
     Draft,
@@ -197,8 +199,8 @@ def _normalized_phone(phone: str) -> str:
 def _stop_runs(lead_ids: list[int]) -> None:
     """Cancel the leads' runs still going (or failed, so retryable): no step starts for an erased
     person, so nothing is drafted, written to a CRM or sent from what is left. A step running
-    at this moment finishes into its cancelled run and records its result, which may come after
-    the erase below: erasing again (harmless) scrubs it."""
+    at this moment finishes into its cancelled run, possibly after the erase: what it records
+    and writes then is erased as it finishes (_erase_what_a_late_step_kept)."""
     from pipeline import engine
 
     going = PipelineRun.objects.filter(lead_id__in=lead_ids).exclude(
@@ -214,6 +216,125 @@ def _stop_runs(lead_ids: list[int]) -> None:
     )
     if cancelled:
         logger.info("lead.erase_runs_cancelled runs=%s steps_running=%s", cancelled, running)
+
+
+def _lock_runs(lead_ids: list[int]) -> None:
+    """Take the leads' runs' row locks (the engine's run lock) for the erase's transaction.
+
+    A step finishing at this moment records its outcome under its run's lock: either it does
+    so first and the erase then scrubs what it recorded, or it waits for the erase and then
+    sees the erase (step_finished_in_stopped_run, below) and scrubs what it wrote itself."""
+    runs = PipelineRun.objects.filter(lead_id__in=lead_ids).order_by("pk")
+    list(runs.select_for_update().values_list("pk", flat=True))
+
+
+@dataclass(frozen=True)
+class _Scrubbed:
+    submissions: int
+    drafts: int
+    emails: int
+    steps: int
+
+
+def _scrub(lead_ids: list[int]) -> _Scrubbed:
+    """Empty the leads' personal data everywhere it is kept (the erase's own audit entries
+    stay). Harmless to repeat."""
+    Lead.objects.filter(pk__in=lead_ids).update(
+        email="",
+        email_normalized="",
+        phone="",
+        phone_normalized="",
+        name="",
+        company="",
+        website="",
+    )
+    submissions = Submission.objects.filter(lead_id__in=lead_ids).update(**ERASED_SUBMISSION)
+    drafts = Draft.objects.filter(lead_id__in=lead_ids).update(
+        subject=ERASED, body="", reject_reason=""
+    )
+    DraftRevision.objects.filter(draft__lead_id__in=lead_ids).update(
+        subject=ERASED, body="", instruction=""
+    )
+    emails = OutboundEmail.objects.filter(lead_id__in=lead_ids).update(
+        to_email="", subject=ERASED, body="", error=""
+    )
+    Contact.objects.filter(lead_id__in=lead_ids).update(
+        email="",
+        first_name="",
+        last_name="",
+        phone="",
+        company="",
+        website="",
+        domain="",
+        message="",
+        score_explanation="",
+        properties={},
+    )
+    LeadOutcome.objects.filter(lead_id__in=lead_ids).update(note="")
+    PipelineRun.objects.filter(lead_id__in=lead_ids).update(error="")
+    steps = 0
+    for step in StepRun.objects.filter(run__lead_id__in=lead_ids).only("pk", "output"):
+        StepRun.objects.filter(pk=step.pk).update(
+            output=scrub(step.output), error="", traceback="", fallback_reason=""
+        )
+        steps += 1
+    audit = ReviewAction.objects.filter(lead_id__in=lead_ids).exclude(action="erased")
+    for action in audit.only("pk", "detail"):
+        ReviewAction.objects.filter(pk=action.pk).update(detail=scrub(action.detail))
+    return _Scrubbed(submissions, drafts, emails, steps)
+
+
+def was_erased(lead_id: int) -> bool:
+    return ReviewAction.objects.filter(lead_id=lead_id, action="erased").exists()
+
+
+@receiver(step_finished_in_stopped_run, dispatch_uid="leadops-erase-late-steps")
+def _erase_what_a_late_step_kept(sender, run_id: int, step_run_id: int, **kwargs) -> None:
+    """A step that was running when its lead was erased finished afterwards (into its cancelled
+    run): what it recorded and wrote (its output or error, a draft, the built-in CRM's copy) is
+    erased too, and an outside CRM record it wrote is deleted first."""
+    lead_id = PipelineRun.objects.filter(pk=run_id).values_list("lead_id", flat=True).first()
+    if lead_id is None or not was_erased(lead_id):
+        return
+    _delete_late_crm_record(lead_id, step_run_id)
+    with transaction.atomic():
+        _scrub([lead_id])
+    logger.info("lead.erased_late_step lead=%s step_run=%s", lead_id, step_run_id)
+
+
+def _delete_late_crm_record(lead_id: int, step_run_id: int) -> None:
+    """A CRM step that finished after the erase may have written the person to an outside CRM
+    after the erase had deleted them there: the CRMs are asked to delete again (a record already
+    gone counts as deleted). When one does not, the audit entry says why, and the record's id
+    stays on the lead (crm_external_id), where erasing again finds it."""
+    from pipeline.integrations.crm import CRMError, delete_from_crms
+    from pipeline.step_names import CRM_WRITE
+
+    if not StepRun.objects.filter(pk=step_run_id, name=CRM_WRITE).exists():
+        return
+    crm, reason = [], ""
+    try:
+        crm = _crm_audit(delete_from_crms(Lead.objects.get(pk=lead_id)))
+    except CRMError as error:
+        logger.warning("lead.erase_late_crm_failed lead=%s retryable=%s", lead_id, error.retryable)
+        reason = str(error)[:300]
+    ReviewAction.objects.create(
+        lead_id=lead_id,
+        action="erased",
+        detail={
+            "at": timezone.now().isoformat(),
+            "crm": crm,
+            "crm_failed": reason,
+            "late_step_run_id": step_run_id,
+        },
+    )
+
+
+def _crm_audit(deletions) -> list[dict]:
+    return [
+        {"adapter": d.adapter, "external_id": d.external_id, "deleted": d.deleted}
+        for d in deletions
+    ]
 
 
 def _delete_from_crms(leads: list[Lead]) -> tuple[list[Lead], dict[int, list], list]:
@@ -252,61 +373,22 @@ def erase_leads(leads, *, by=None, external_crms: bool = True) -> Erasure:
     with transaction.atomic():
         # First, as a worker locks them first (the submission, then the person): one making a
         # waiting submission of theirs part of a lead finishes before this goes on.
-        submissions = _erase_unjoined(addresses, phones, by=by)
+        unjoined = _erase_unjoined(addresses, phones, by=by)
         Lead.objects.filter(pk__in=lead_ids, unsubscribed_at__isnull=True).update(
             unsubscribed_at=now
         )
-        Lead.objects.filter(pk__in=lead_ids).update(
-            email="",
-            email_normalized="",
-            phone="",
-            phone_normalized="",
-            name="",
-            company="",
-            website="",
-        )
-        submissions += Submission.objects.filter(lead_id__in=lead_ids).update(**ERASED_SUBMISSION)
-        drafts = Draft.objects.filter(lead_id__in=lead_ids).update(
-            subject=ERASED, body="", reject_reason=""
-        )
-        DraftRevision.objects.filter(draft__lead_id__in=lead_ids).update(
-            subject=ERASED, body="", instruction=""
-        )
-        emails = OutboundEmail.objects.filter(lead_id__in=lead_ids).update(
-            to_email="", subject=ERASED, body="", error=""
-        )
-        Contact.objects.filter(lead_id__in=lead_ids).update(
-            email="",
-            first_name="",
-            last_name="",
-            phone="",
-            company="",
-            website="",
-            domain="",
-            message="",
-            score_explanation="",
-            properties={},
-        )
-        LeadOutcome.objects.filter(lead_id__in=lead_ids).update(note="")
-        PipelineRun.objects.filter(lead_id__in=lead_ids).update(error="")
-        steps = 0
-        for step in StepRun.objects.filter(run__lead_id__in=lead_ids).only("pk", "output"):
-            StepRun.objects.filter(pk=step.pk).update(
-                output=scrub(step.output), error="", traceback="", fallback_reason=""
-            )
-            steps += 1
-        for action in ReviewAction.objects.filter(lead_id__in=lead_ids).only("pk", "detail"):
-            ReviewAction.objects.filter(pk=action.pk).update(detail=scrub(action.detail))
+        _lock_runs(lead_ids)
+        scrubbed = _scrub(lead_ids)
         for lead_id in lead_ids:
-            crm = [
-                {"adapter": d.adapter, "external_id": d.external_id, "deleted": d.deleted}
-                for d in crm_done.get(lead_id, [])
-            ]
             ReviewAction.objects.create(
                 lead_id=lead_id,
                 user=by,
                 action="erased",
-                detail={"at": now.isoformat(), "crm": crm, "external_crms": external_crms},
+                detail={
+                    "at": now.isoformat(),
+                    "crm": _crm_audit(crm_done.get(lead_id, [])),
+                    "external_crms": external_crms,
+                },
             )
     logger.info("lead.erased leads=%s by=%s", ",".join(map(str, lead_ids)), getattr(by, "pk", None))
     deleted = tuple(
@@ -315,4 +397,12 @@ def erase_leads(leads, *, by=None, external_crms: bool = True) -> Erasure:
         for d in crm_done.get(lead_id, [])
         if d.deleted
     )
-    return Erasure(len(lead_ids), submissions, drafts, emails, steps, deleted, tuple(crm_failed))
+    return Erasure(
+        len(lead_ids),
+        unjoined + scrubbed.submissions,
+        scrubbed.drafts,
+        scrubbed.emails,
+        scrubbed.steps,
+        deleted,
+        tuple(crm_failed),
+    )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pipeline.dev.models import StepExecution
 from pipeline.engine import Pipeline, Retry, Sleep, Step, Wait, register, worker_id
+from pipeline.step_names import CRM_WRITE
 
 
 def record(context) -> None:
@@ -318,22 +319,33 @@ class Hold:
 
 
 def held(context):
-    """Runs until Hold.release, then does what the run's "then" option says: succeed, fail,
-    wait (a timer at the "wake_at" option) or email (send a reply through the outbox)."""
+    """Runs until Hold.release, then does what the run's "then" option says: succeed, fail
+    (fail_quoting: with the lead's name in the error), draft (write a draft to the lead), wait
+    (a timer at the "wake_at" option) or email (send a reply through the outbox)."""
     record(context)
+    lead = context.run.lead  # read as the step begins, as the lead pipeline's steps do
     Hold.started.set()
     if not Hold.release.wait(timeout=30):
         raise TimeoutError("the test never released the held step")
     then = context.options.get("then", "succeed")
     if then == "fail":
         raise ConnectionError("the held step failed")
+    if then == "fail_quoting":
+        raise ConnectionError(f"no answer for {lead.name} <{lead.email}>")
+    if then == "draft":
+        from pipeline.models import Draft
+
+        draft = Draft.objects.create(
+            lead=lead, run=context.run, subject=f"Hi {lead.name}", body=f"Dear {lead.name},"
+        )
+        return {"draft_id": draft.pk, "subject": draft.subject, "to": lead.email}
     if then == "wait":
         return Wait("timer", {"why": "later"}, until=wake_time(context))
     if then == "email":
         from pipeline.integrations.outbox import send_approved_reply
 
         return send_approved_reply(
-            lead=context.run.lead,
+            lead=lead,
             run=context.run,
             step_run=context.step_run,
             draft_id=context.options.get("draft_id", 0),
@@ -353,4 +365,17 @@ HELD = register(
             Step("after", run=quick, needs=("held",)),
         ),
     )
+)
+
+
+def crm_write(context):
+    """The lead pipeline's CRM write, alone: the adapter configured now gets the lead."""
+    from pipeline.integrations.crm import upsert_lead
+
+    return upsert_lead(context.run.lead, classification=None, profile=None, score=None)
+
+
+# A CRM write on its own (its step has the lead pipeline's name, which the erase looks for).
+CRM_ONLY = register(
+    Pipeline("test-crm-write", version=1, steps=(Step(CRM_WRITE, run=crm_write, retry=FAST),))
 )

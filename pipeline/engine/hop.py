@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from leadops import logs
 from pipeline import metrics
-from pipeline.engine import events, leases, queue, store
+from pipeline.engine import events, leases, queue, signals, store
 from pipeline.engine.definitions import (
     Pipeline,
     Step,
@@ -61,6 +61,14 @@ class _Claimed:
     """A successor this worker claimed in the transaction that recorded its last need."""
 
     step_run_id: int
+
+
+class _ReceiversFailed(Exception):
+    """Rolls back what the receivers of step_finished_in_stopped_run wrote (see _tell_stopped)."""
+
+    def __init__(self, failed: list) -> None:
+        super().__init__(f"{len(failed)} receiver(s) failed")
+        self.failed = failed
 
 
 # What a worker does next: claim a queued step by id, run a step it already claimed, or stop.
@@ -318,6 +326,8 @@ def _finish(
                 "step.result_discarded", run_id=run.pk, step=step_run.name, level=logging.WARNING
             )
             return None
+        if is_stopped:
+            _tell_stopped(step_run)
         if result is not None and result.fallback_reason and not run.is_degraded:
             run.is_degraded = True
             run.save(update_fields=["is_degraded"])
@@ -443,7 +453,36 @@ def _record_failure(
             error=message,
             traceback=trace,
         )
-        if updated and run.status not in PipelineRun.STOPPED:
+        if updated and run.status in PipelineRun.STOPPED:
+            _tell_stopped(step_run)
+        elif updated:
             run.error = f"{step.name} failed after {step_run.attempt} attempt(s): {message}"[:2000]
             run.save(update_fields=["error"])
             store.update_run_status(run, now)
+
+
+def _tell_stopped(step_run: StepRun) -> None:
+    """Send step_finished_in_stopped_run in the caller's transaction, under the run's lock.
+
+    In a savepoint: when a receiver fails, what the receivers wrote is rolled back and the
+    error logged, and the step's outcome is recorded all the same."""
+    try:
+        with transaction.atomic():
+            answers = signals.step_finished_in_stopped_run.send_robust(
+                sender=PipelineRun, run_id=step_run.run_id, step_run_id=step_run.pk
+            )
+            failed = [
+                (receiver, answer) for receiver, answer in answers if isinstance(answer, Exception)
+            ]
+            if failed:
+                raise _ReceiversFailed(failed)
+    except _ReceiversFailed as error:
+        for receiver, answer in error.failed:
+            events.log(
+                "step.stopped_receiver_failed",
+                run_id=step_run.run_id,
+                step=step_run.name,
+                receiver=getattr(receiver, "__qualname__", repr(receiver)),
+                error=type(answer).__name__,  # its text may quote the lead
+                level=logging.ERROR,
+            )

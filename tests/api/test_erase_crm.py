@@ -10,23 +10,11 @@ from pipeline.integrations.crm import crm_copies, upsert_lead
 from pipeline.models import Lead, ReviewAction, StepRun
 from pipeline.schemas import Classification, CompanyProfile, Score
 from tests.factories import make_lead, make_waiting_draft
-from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.pipedrive import FakePipedrive
 from tests.fakes.salesforce import FakeSalesforce
 from tests.integrations.test_crm_webhook import SECRET, Receiver
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def hubspot(settings):
-    with FakeHubSpot() as server:
-        settings.CRM_ADAPTER = "hubspot"
-        settings.HUBSPOT_TOKEN = server.token
-        settings.HUBSPOT_BASE_URL = server.url
-        settings.HUBSPOT_PROPERTY_MAPPING = ""
-        settings.HUBSPOT_MAX_RETRY_AFTER_SECONDS = 5
-        yield server
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from pipeline.integrations.crm.base import (
     UpsertResult,
     contact_from,
 )
-from pipeline.models import Lead, ReviewAction
+from pipeline.models import Lead
 from pipeline.schemas import Classification, CompanyProfile, Score
 
 logger = logging.getLogger(__name__)
@@ -77,8 +77,10 @@ def upsert_lead(
     A lead whose personal data was erased is never written again (a retried or re-run step
     would otherwise put an anonymous record back into the CRM the erase deleted it from).
     """
+    from pipeline.erase import was_erased
+
     adapter = get_adapter()
-    if ReviewAction.objects.filter(lead_id=lead.pk, action="erased").exists():
+    if was_erased(lead.pk):
         logger.info("crm.skipped_erased lead=%s adapter=%s", lead.pk, adapter.name)
         return {
             "adapter": adapter.name,
