@@ -154,6 +154,9 @@ def verify_signature(
     return check_signature(valid_secrets(source, now=timezone.now()), text, headers, now=now)
 
 
+MAX_TIMESTAMP = 10**11
+
+
 def check_signature(
     secrets: Sequence[str], text: str, headers: Mapping[str, str], *, now: float | None = None
 ) -> str:
@@ -168,7 +171,11 @@ def check_signature(
     try:
         timestamp = int(found["webhook-timestamp"].strip())
     except ValueError:
-        raise _unauthorized("webhook-timestamp must be Unix time in whole seconds") from None
+        timestamp = None
+    # Beyond the year 5000 it is not a time: and a number past a float's range (309 digits)
+    # would not even subtract from the clock.
+    if timestamp is None or abs(timestamp) > MAX_TIMESTAMP:
+        raise _unauthorized("webhook-timestamp must be Unix time in whole seconds")
     now = time.time() if now is None else now
     tolerance = settings.WEBHOOK_TOLERANCE_SECONDS
     age = now - timestamp

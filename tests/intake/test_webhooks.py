@@ -147,6 +147,27 @@ def test_a_timestamp_in_the_future_is_refused(client, source):
     assert "in the future" in response.json()["error"]
 
 
+@pytest.mark.parametrize("timestamp", ["1" + "0" * 309, "-" + "9" * 400, "17e8", "soon", "1" * 13])
+@pytest.mark.parametrize("path", ["/webhooks/{slug}/", "/inbound/{slug}/"])
+def test_a_timestamp_that_is_no_time_is_refused_saying_so(client, source, timestamp, path):
+    """Not a 500: a number past a float's range used to overflow on the way to the clock."""
+    webhook_source, _ = source
+    response = client.post(
+        path.format(slug=webhook_source.slug),
+        data=json.dumps(LEAD),
+        content_type="application/json",
+        headers={
+            "webhook-id": "msg_1",
+            "webhook-timestamp": timestamp,
+            "webhook-signature": "v1,AAAA",
+        },
+    )
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "webhook-timestamp must be Unix time in whole seconds"
+    assert not Submission.objects.exists()
+
+
 def test_a_timestamp_within_tolerance_is_accepted(client, source):
     response = deliver(client, *source, LEAD, timestamp=int(time.time()) - 280)
 
