@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import logging
 import time
 
@@ -135,6 +136,14 @@ def _post_form(request: HttpRequest, source: WebhookSource) -> HttpResponse:
             status=403,
             content_type="text/plain; charset=utf-8",
         )
+    if not _sent_as_utf8(request):
+        # Our page is UTF-8 and so is every browser's post of it. Another charset (UTF-7 says
+        # "+2AA-" for a lone surrogate) makes text that no page or database can hold.
+        return HttpResponse(
+            "Bad request: send the form as UTF-8, the encoding of its page.",
+            status=400,
+            content_type="text/plain; charset=utf-8",
+        )
     limit = settings.FORM_RATE_LIMIT_PER_MINUTE
     verdict = ratelimit.hit(f"form:{source.pk}:{ratelimit.client_ip(request)}", limit)
     if not verdict.allowed:
@@ -189,6 +198,14 @@ def _post_form(request: HttpRequest, source: WebhookSource) -> HttpResponse:
             fresh_token=True,
         )
     return redirect("pipeline:form_thanks", slug=source.slug)
+
+
+def _sent_as_utf8(request: HttpRequest) -> bool:
+    """Whether the post's charset (Django reads a multipart body in the one it names) is UTF-8."""
+    try:
+        return codecs.lookup(request.encoding or settings.DEFAULT_CHARSET).name == "utf-8"
+    except LookupError:
+        return False
 
 
 def _receive_form(

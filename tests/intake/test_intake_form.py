@@ -262,6 +262,44 @@ def test_a_bot_replaying_one_token_with_other_answers_gets_the_usual_thanks(clie
     assert Submission.objects.get().is_trapped
 
 
+def multipart(source, charset: str, name: str) -> tuple[bytes, str]:
+    fields = {
+        **FIELDS,
+        "name": name,
+        "form_token": issue_form_token(source.slug, now=time.time() - 10),
+    }
+    parts = [
+        f'--zz\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'
+        for key, value in fields.items()
+    ]
+    body = ("".join(parts) + "--zz--\r\n").encode()
+    return body, f"multipart/form-data; boundary=zz; charset={charset}"
+
+
+@pytest.mark.parametrize(("charset", "name"), [("utf-7", "+2AA-"), ("unicode_escape", "\\ud800")])
+@pytest.mark.parametrize("limited", [False, True])
+def test_a_form_sent_in_another_charset_is_refused_saying_so(
+    client, source, settings, charset, name, limited
+):
+    """Not a 500: decoded as UTF-7 the name is a lone surrogate, which the page shown again
+    (with errors, or over the rate limit) could not encode."""
+    settings.FORM_RATE_LIMIT_PER_MINUTE = 0 if limited else 10
+    body, content_type = multipart(source, charset, name)
+    response = client.post(f"/f/{source.slug}/", data=body, content_type=content_type)
+
+    assert response.status_code == 400
+    assert response.text == "Bad request: send the form as UTF-8, the encoding of its page."
+    assert not Submission.objects.exists()
+
+
+def test_a_multipart_form_in_utf8_is_received(client, source):
+    body, content_type = multipart(source, "utf-8", "Léa Martin")
+    response = client.post(f"/f/{source.slug}/", data=body, content_type=content_type)
+
+    assert response.status_code == 302
+    assert Submission.objects.get().name == "Léa Martin"
+
+
 def shown_token(response):
     """The token in the page as the browser received it."""
     return re.search(r'name="form_token" value="([^"]+)"', response.text).group(1)
