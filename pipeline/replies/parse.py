@@ -30,6 +30,7 @@ from typing import Any
 from selectolax.lexbor import LexborHTMLParser
 
 from pipeline.intake.errors import IntakeError
+from pipeline.intake.normalize import scrub_text
 from pipeline.intake.webhooks import FORM, JSON, decode_body, parse_payload
 
 logger = logging.getLogger(__name__)
@@ -268,6 +269,9 @@ def _text(value: Any) -> str:
 
 
 def _finish(provider: str, fields: Mapping[str, str]) -> ParsedEmail:
+    # Storable text only: a NUL (PostgreSQL refuses it) or a lone surrogate (JSON's "\ud800",
+    # a part in UTF-7) would fail the INSERT with a 500; each becomes "?" or goes.
+    fields = {name: scrub_text(value or "") for name, value in fields.items()}
     from_header = " ".join((fields.get("from") or "").split())
     if "@" not in parseaddr(from_header)[1]:
         shown = "missing" if not from_header else "has no address"
@@ -277,8 +281,8 @@ def _finish(provider: str, fields: Mapping[str, str]) -> ParsedEmail:
         from_header=from_header[:500],
         to=" ".join((fields.get("to") or "").split())[:1000],
         subject=" ".join((fields.get("subject") or "").split())[:500],
-        text=(fields.get("text") or "").replace("\x00", ""),
-        html=(fields.get("html") or "").replace("\x00", ""),
+        text=fields.get("text") or "",
+        html=fields.get("html") or "",
         message_id=first_message_id(fields.get("message_id") or "")[:500],
         in_reply_to=(fields.get("in_reply_to") or "")[:1000],
         references=(fields.get("references") or "")[:20000],

@@ -433,6 +433,33 @@ def test_any_signed_body_is_stored_or_refused_with_a_4xx_never_a_5xx(body, conte
         webhook_source.delete()
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b'{"from": "ana@northwind.example", "text": "Yes \\ud800 please"}', "application/json"),
+        (b'{"from": "ana@northwind.example", "subject": "Re: \\udfff"}', "application/json"),
+        (
+            b"From: ana@northwind.example\r\nContent-Type: text/plain; charset=utf-7\r\n\r\n+2AA-",
+            "message/rfc822",
+        ),
+        (b"From: =?utf-8?q?Ana=00?= <ana@northwind.example>\r\n\r\nYes", "message/rfc822"),
+    ],
+    ids=["json-text-surrogate", "json-subject-surrogate", "utf7-part", "nul-in-from"],
+)
+def test_text_no_database_can_hold_is_scrubbed_not_a_500(client, source, body, content_type):
+    """A lone surrogate becomes "?", a NUL goes; the reply is stored and matched all the same."""
+    response = post(client, source, body=body, content_type=content_type)
+
+    assert response.status_code == 202, response.content
+    reply = InboundReply.objects.get(pk=response.json()["reply_id"])
+    assert reply.from_address == "ana@northwind.example"
+    stored = [reply.from_header, reply.subject, reply.text]
+    assert not any("\x00" in value for value in stored)
+    for value in stored:
+        value.encode("utf-8")  # raises on a lone surrogate
+    assert "?" in reply.text + reply.subject or "Ana" in reply.from_header
+
+
 # --- Staff see it -----------------------------------------------------------------------------
 
 
