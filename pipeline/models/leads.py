@@ -162,14 +162,16 @@ class Submission(models.Model):
                 fields=["source", "idempotency_key"],
                 condition=~Q(idempotency_key=""),
                 name="submission_unique_delivery",
-            )
-        ]
-        indexes = [
-            models.Index(
+            ),
+            # The sender's unsigned Idempotency-Key: two copies with fresh webhook-ids arriving
+            # at the same instant make one submission (the second insert finds the first).
+            models.UniqueConstraint(
                 fields=["source", "sender_key"],
                 condition=~Q(sender_key=""),
-                name="submission_sender_key",
+                name="submission_unique_sender_key",
             ),
+        ]
+        indexes = [
             # Read by the sweep, /healthz and /metrics.
             models.Index(
                 fields=["received_at"],

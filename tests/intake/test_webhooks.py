@@ -342,6 +342,35 @@ def test_an_idempotency_key_header_identifies_the_delivery(client, source):
     assert Submission.objects.count() == 1
 
 
+@pytest.mark.parametrize("defer", [False, True])
+def test_two_copies_with_one_idempotency_key_at_the_same_instant_make_one_lead(
+    client, source, monkeypatch, settings, defer
+):
+    """Each copy looks for an earlier delivery before the other has stored: both find none, and
+    the key's unique constraint makes the second insert find the first."""
+    from pipeline.intake import receive
+
+    settings.WEBHOOK_DEFER = defer
+    lookup = receive._earlier_delivery
+    looks = []
+
+    def racing(source, key, sender_key=""):
+        looks.append(sender_key)
+        # The look before the insert finds nothing (the copy is not stored yet for the other).
+        return None if len(looks) == 2 else lookup(source, key, sender_key)
+
+    monkeypatch.setattr(receive, "_earlier_delivery", racing)
+    key = {"Idempotency-Key": "order-1234"}
+    first = deliver(client, *source, LEAD, webhook_id="msg_a", extra_headers=key)
+    second = deliver(client, *source, LEAD, webhook_id="msg_b", extra_headers=key)
+
+    assert first.status_code == second.status_code == 202
+    assert second.json() == first.json()
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert Submission.objects.count() == 1
+    assert PipelineRun.objects.count() == 1
+
+
 def test_a_captured_delivery_replayed_with_fresh_idempotency_keys_makes_no_new_lead(client, source):
     webhook_source, secret = source
     body = json.dumps(LEAD).encode()
