@@ -318,6 +318,31 @@ def test_svix_header_names_are_accepted(client, source):
     assert response.status_code == 202
 
 
+@pytest.mark.parametrize("door", ["webhooks", "inbound"])
+def test_a_chunked_body_is_refused_with_411_not_a_signature_mismatch(client, source, door):
+    """gunicorn passes a chunked body on without a Content-Length, which Django reads as empty."""
+    webhook_source, secret = source
+    body = json.dumps(LEAD).encode()
+    timestamp = int(time.time())
+    response = client.generic(
+        "POST",
+        f"/{door}/{webhook_source.slug}/",
+        data=body,
+        content_type="application/json",
+        headers={
+            "Transfer-Encoding": "chunked",
+            "webhook-id": "msg_chunked",
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": sign(secret, body, webhook_id="msg_chunked", timestamp=timestamp),
+        },
+        CONTENT_LENGTH="",  # as gunicorn's environ has it for a chunked request
+    )
+
+    assert response.status_code == 411
+    assert "Content-Length" in response.json()["error"]
+    assert not Submission.objects.exists()
+
+
 # --- Idempotency ------------------------------------------------------------------------------
 
 
