@@ -408,6 +408,12 @@ def test_an_unknown_slug_is_404(client):
             st.sampled_from(["From", "To", "Message-ID", "References", "Subject"]),
             st.text(max_size=80),
         ),
+        # JSON escapes for what no database holds: lone surrogates, NUL, controls.
+        st.builds(
+            lambda name, value: json.dumps({"from": "ana@northwind.example", name: value}),
+            st.sampled_from(["from", "to", "subject", "text", "html", "message_id"]),
+            st.text(st.characters(categories=["Cs", "Cc", "Lu"]), max_size=20),
+        ),
     ),
     content_type=st.sampled_from(
         ["message/rfc822", "text/plain", "multipart/form-data; boundary=b", "application/json"]
