@@ -7,12 +7,13 @@ them itself (continuation) and enqueues the others on commit, at the front of th
 line where it has one (Redis), so runs underway finish before new ones start. A sweeper
 re-enqueues steps whose lease expired (the worker died) or whose queue message was lost.
 
-One module per job: definitions (how a pipeline is declared), registry (pipelines by name),
-hop (claim, run, finish, continue), store (the run state's SQL and the run lock), control
-(start, resume, reject, retry, rerun, cancel), recovery (the sweep; it also wakes due timers,
+One module per job: definitions (how a pipeline is declared), registry (pipelines by name), hop
+(claim, run, finish, continue), store (the run state's SQL and the run lock), control (start,
+resume, reject, retry, rerun, cancel), recovery (the sweep; it also wakes due timers,
 Wait(until=...) and Sleep steps), leases (leases, heartbeats, timeouts), threads (steps in
 worker threads, ENGINE_THREADS), inline (in-process runs), queue (django-q2), local (objects
-built once per process), events (log lines). This module is the public surface; django-q2 tasks name `pipeline.engine.execute`.
+built once per process), events (log lines), signals (what it tells the apps built on it). This
+module is the public surface; django-q2 tasks name `pipeline.engine.execute`.
 
 The engine knows nothing of leads: it imports only its own run models (PipelineRun, StepRun,
 WorkerHeartbeat), never the lead pipeline, the agents, integrations or the review app; the
