@@ -76,6 +76,48 @@ def test_cancelling_while_a_step_runs_stops_the_run_at_once():
     assert executions(run) == {"held": 1}
 
 
+@pytest.mark.parametrize("then", ["succeed", "fail"])
+def test_apps_hear_of_a_step_finishing_into_a_stopped_run_and_cannot_break_it(then, caplog):
+    """step_finished_in_stopped_run, in the transaction that records the outcome: a receiver
+    that fails has its writes rolled back and is logged; the outcome is recorded all the same."""
+    from pipeline.engine.signals import step_finished_in_stopped_run
+
+    heard = []
+
+    def failing(sender, run_id, step_run_id, **kwargs):
+        heard.append((run_id, step_run_id))
+        StepRun.objects.filter(pk=step_run_id).update(wait_reason="written by the receiver")
+        raise RuntimeError("the receiver broke")
+
+    step_finished_in_stopped_run.connect(failing, dispatch_uid="test-failing-receiver")
+    try:
+        with held_run(then=then) as run:
+            engine.cancel(run, "stopped by staff")
+    finally:
+        step_finished_in_stopped_run.disconnect(dispatch_uid="test-failing-receiver")
+
+    held = steps_of(run)["held"]
+    assert heard == [(run.pk, held.pk)]
+    assert held.status == (Status.SUCCEEDED if then == "succeed" else Status.FAILED)
+    assert held.wait_reason == ""  # rolled back with the receiver
+    assert "step.stopped_receiver_failed" in caplog.text and "RuntimeError" in caplog.text
+
+
+def test_no_app_hears_of_a_step_finishing_into_a_run_still_going():
+    from pipeline.engine.signals import step_finished_in_stopped_run
+
+    heard = []
+    step_finished_in_stopped_run.connect(
+        lambda **kwargs: heard.append(kwargs), weak=False, dispatch_uid="test-listener"
+    )
+    try:
+        with held_run():
+            pass
+    finally:
+        step_finished_in_stopped_run.disconnect(dispatch_uid="test-listener")
+    assert heard == []
+
+
 def test_the_successor_of_a_step_finishing_into_a_cancelled_run_never_runs_later():
     with held_run() as run:
         engine.cancel(run, "stopped by staff")
