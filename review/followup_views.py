@@ -9,8 +9,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from pipeline.followups import LABELS, MAX_STEPS, cadence_problem, current_cadences, stop_follow_ups
+from pipeline.ids import parse_id
 from pipeline.models import CadenceConfig, Lead, VersionConflict
 from pipeline.owners import reassign_owner
+from review import queries
 from review.views import REVIEW, staff
 
 CHANGE = "pipeline.change_settings"
@@ -141,15 +143,15 @@ def stop_lead_follow_ups(request: HttpRequest, pk: int) -> HttpResponse:
 @staff(REVIEW)
 @require_POST
 def lead_owner(request: HttpRequest, pk: int) -> HttpResponse:
-    from django.contrib.auth import get_user_model
-
     lead = get_object_or_404(Lead, pk=pk)
     chosen = request.POST.get("owner", "")
     owner = None
     if chosen:
-        owner = get_user_model().objects.filter(pk=chosen if chosen.isdigit() else 0).first()
+        # The people the page offers: active reviewers. Not any account (one deactivated, one
+        # without rights), which would then get the lead's notifications.
+        owner = queries.reviewers().filter(pk=parse_id(chosen)).first()
         if owner is None:
-            messages.error(request, "No such person.")
+            messages.error(request, "Only an active reviewer can own a lead.")
             return redirect("review:lead", lead.pk)
     if reassign_owner(lead, owner, by=request.user):
         messages.success(request, f"Owner: {owner.get_username() if owner else 'nobody'}.")

@@ -7,6 +7,7 @@ from typing import get_args
 from django import forms
 from django.contrib.auth import get_user_model
 
+from pipeline.ids import parse_id
 from pipeline.models import PipelineRun, StepRun
 from pipeline.schemas import Flag
 from review.dashboard import DRAFT_OUTCOMES
@@ -273,9 +274,10 @@ class BulkForm(forms.Form):
         pairs = []
         for value in self.cleaned_data["drafts"]:
             pk, _, version = value.partition(".")
-            if not (pk.isdigit() and version.isdigit()):
+            pk, version = parse_id(pk), parse_id(version)
+            if pk is None or version is None:
                 raise forms.ValidationError("A selected draft could not be read; reload the page.")
-            pairs.append((int(pk), int(version)))
+            pairs.append((pk, version))
         return pairs[:200]
 
     def clean(self):

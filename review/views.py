@@ -26,6 +26,7 @@ from django_htmx.http import trigger_client_event
 
 from pipeline import actions
 from pipeline.actions import ActionResult
+from pipeline.ids import parse_id
 from pipeline.models import Draft, Lead, PipelineRun, StepRun
 from review import charts, preferences, queries
 from review import dashboard as dashboard_queries
@@ -642,7 +643,7 @@ def run(request: HttpRequest, pk: int) -> HttpResponse:
 def run_rerun(request: HttpRequest, pk: int) -> HttpResponse:
     run = get_object_or_404(PipelineRun, pk=pk)
     chosen = request.POST.get("step_run", "")
-    step_run = StepRun.objects.filter(run=run, pk=int(chosen)).first() if chosen.isdigit() else None
+    step_run = StepRun.objects.filter(run=run, pk=parse_id(chosen)).first()
     if step_run is None:
         messages.error(request, "Pick a step of this run to rerun from.")
         return redirect("review:run", pk=pk)

@@ -27,6 +27,7 @@ from anymail.signals import tracking
 from django.dispatch import receiver
 from django.utils import timezone
 
+from pipeline.ids import parse_id
 from pipeline.models import Lead, OutboundEmail
 
 logger = logging.getLogger(__name__)
@@ -196,8 +197,8 @@ def record_event(
     email = None
     if message_id:
         email = OutboundEmail.objects.filter(provider_message_id=message_id).first()
-    if email is None and email_id.isdigit() and len(email_id) < 19:
-        email = OutboundEmail.objects.filter(pk=int(email_id)).first()
+    if email is None and (known := parse_id(email_id)):
+        email = OutboundEmail.objects.filter(pk=known).first()
         if email is not None and message_id and not email.provider_message_id:
             OutboundEmail.objects.filter(pk=email.pk).update(provider_message_id=message_id[:200])
     if email is None:

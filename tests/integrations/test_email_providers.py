@@ -295,6 +295,22 @@ def test_a_delivery_report_settles_an_email_whose_send_timed_out(client, hooks):
     assert email.provider_message_id == "late-message-id"
 
 
+@pytest.mark.parametrize("email_id", ["²", "٣", "9" * 30, "-1", " "])
+def test_a_delivery_report_naming_no_email_of_ours_is_ignored_not_a_500(client, hooks, email_id):
+    response = post_event(
+        client,
+        {
+            "RecordType": "Delivery",
+            "MessageID": "unknown-message-id",
+            "Recipient": "dana@northwind.example",
+            "DeliveredAt": "2026-12-05T08:01:00Z",
+            "Details": "",
+            "Metadata": {"leadops_email_id": email_id},
+        },
+    )
+    assert response.status_code == 200
+
+
 def test_a_refused_connection_keeps_the_email_queued(settings):
     import socket
 

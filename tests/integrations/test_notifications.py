@@ -98,6 +98,26 @@ def test_staff_reassign_the_owner_on_the_lead_page(client):
     assert "changed the owner" in page
 
 
+def test_only_an_active_reviewer_can_be_made_the_owner(client):
+    """Not a deactivated account or one without rights: it would get the lead's notifications."""
+    from django.contrib.auth import get_user_model
+
+    rep = make_reviewer("rep")
+    gone = make_reviewer("left-company")
+    get_user_model().objects.filter(pk=gone.pk).update(is_active=False)
+    stranger = get_user_model().objects.create_user("stranger", "s@personal.example", "pw")
+    lead = make_lead(owner=rep)
+    client.force_login(rep)
+
+    for chosen in (gone.pk, stranger.pk, "²", "9" * 30, "999999"):
+        response = client.post(f"/leads/{lead.pk}/owner/", {"owner": chosen}, follow=True)
+        assert response.status_code == 200
+        assert "Only an active reviewer can own a lead." in response.content.decode()
+    assert Lead.objects.get(pk=lead.pk).owner == rep
+    client.post(f"/leads/{lead.pk}/owner/", {"owner": ""})
+    assert Lead.objects.get(pk=lead.pk).owner is None  # nobody is a choice
+
+
 # --- Slack ------------------------------------------------------------------------------------
 
 

@@ -665,6 +665,19 @@ def test_bulk_reject_without_javascript_asks_for_confirmation_first(client_alice
     assert Draft.objects.filter(status="rejected").count() == 2
 
 
+@pytest.mark.parametrize("value", ["².1", "1.²", "9" * 30 + ".1", ".1", "x"])
+def test_bulk_with_an_unreadable_draft_says_so_and_changes_nothing(client_alice, value):
+    draft = make_waiting_draft()
+    response = client_alice.post(
+        "/drafts/bulk/",
+        {"drafts": [f"{draft.pk}.1", value], "action": "reject", "reason_choice": "Spam or a bot"},
+        headers=HTMX,
+    )
+    assert response.status_code == 422
+    assert "A selected draft could not be read; reload the page." in text(response)
+    assert Draft.objects.get(pk=draft.pk).status == "pending"
+
+
 def test_bulk_reject_skips_a_draft_a_colleague_changed_meanwhile(client_alice, alice):
     fresh, changed = make_waiting_draft(), make_waiting_draft()
     actions.edit_draft(changed, by=alice, version=1, subject="New", body="New text")

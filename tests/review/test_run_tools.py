@@ -198,7 +198,7 @@ def test_rerun_of_a_step_of_another_run_or_no_step_is_refused(reviewer_client):
     run = make_parallel_run()
     other = make_parallel_run()
     foreign = StepRun.objects.get(run=other, name="enrich")
-    for chosen in (foreign.pk, "nope", ""):
+    for chosen in (foreign.pk, "nope", "", "²", "9" * 30):
         response = reviewer_client.post(f"/runs/{run.pk}/rerun/", {"step_run": chosen}, follow=True)
         assert "Pick a step of this run to rerun from." in response.content.decode()
     assert PipelineRun.objects.get(pk=run.pk).status == "failed"
