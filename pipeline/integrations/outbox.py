@@ -327,11 +327,19 @@ def deliver(email_id: int, *, refusal: Callable[[], str] | None = None) -> str:
 
     started = timezone.now()
     with transaction.atomic():
-        refused = refusal() if refusal is not None else ""
-        claimed = not refused and OutboundEmail.objects.filter(
-            MAY_SEND, pk=email.pk, state=State.QUEUED
-        ).update(
-            state=State.SENDING, attempts=F("attempts") + 1, sending_started_at=started, error=""
+        claimed = _lock_in_state(email.pk, State.QUEUED)
+        refused = refusal() if claimed and refusal is not None else ""
+        # Read after the lock, in statements of their own: what committed before it counts.
+        claimed = (
+            claimed
+            and not refused
+            and OutboundEmail.objects.filter(MAY_SEND, pk=email.pk).exists()
+            and OutboundEmail.objects.filter(pk=email.pk).update(
+                state=State.SENDING,
+                attempts=F("attempts") + 1,
+                sending_started_at=started,
+                error="",
+            )
         )
     if refused:
         _close(connection, email.pk)
@@ -435,6 +443,17 @@ def _stay_queued(email: OutboundEmail, error: str) -> str:
     OutboundEmail.objects.filter(pk=email.pk, state=State.QUEUED).update(error=error[:2000])
     logger.warning("outbox.not_connected email=%s", email.pk)
     return State.QUEUED
+
+
+def _lock_in_state(email_id: int, *states: str) -> bool:
+    """Lock the email's row if it is in one of `states` (in the caller's transaction).
+
+    The row alone, by its own columns: a claim that waited for another transaction's lock then
+    reads the row as that one left it (sending, cancelled). An UPDATE whose condition joins the
+    lead, run or draft (MAY_SEND) becomes `WHERE id IN (subquery)` on PostgreSQL, and the
+    subquery's old snapshot let two waiting claims both win: the email went out twice."""
+    rows = OutboundEmail.objects.select_for_update().filter(pk=email_id, state__in=states)
+    return bool(list(rows.values_list("pk", flat=True)))
 
 
 def _fail_before_sending(email: OutboundEmail, error: str) -> str:
@@ -558,9 +577,14 @@ def requeue_email(email: OutboundEmail, *, by, deliver_now: bool = True) -> bool
 
     The Message-ID stays, so a receiving server that did get it after all can spot the copy.
     """
-    changed = OutboundEmail.objects.filter(
-        pk=email.pk, state__in=(State.UNKNOWN, State.FAILED), lead__unsubscribed_at__isnull=True
-    ).update(state=State.QUEUED, sending_started_at=None, error="")
+    with transaction.atomic():
+        changed = (
+            _lock_in_state(email.pk, State.UNKNOWN, State.FAILED)
+            and not Lead.objects.filter(pk=email.lead_id, unsubscribed_at__isnull=False).exists()
+            and OutboundEmail.objects.filter(pk=email.pk).update(
+                state=State.QUEUED, sending_started_at=None, error=""
+            )
+        )
     if changed:
         _audit(email, by, "email_requeued")
         if deliver_now:

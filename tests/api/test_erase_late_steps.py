@@ -12,7 +12,7 @@ from pipeline.models import Draft, PipelineRun, ReviewAction, StepRun
 from tests.engine.test_engine_cancel import held_run
 from tests.engine_pipelines import Hold
 from tests.factories import make_lead
-from tests.intake.test_deferred_intake import in_thread, wait_until_blocked
+from tests.races import in_thread, wait_until_blocked
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

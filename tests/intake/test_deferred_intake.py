@@ -19,6 +19,7 @@ from pipeline.intake.receive import process_submission, start_pending_runs, unan
 from pipeline.models import Lead, PipelineRun, StepRun, Submission
 from tests.factories import make_reviewer
 from tests.intake_helpers import deliver, make_source, queued, statements
+from tests.races import in_thread, wait_until_blocked
 
 LEAD = {
     "name": "Dana Reyes",
@@ -39,20 +40,6 @@ def deferred(settings):
 @pytest.fixture
 def source():
     return make_source("Website")
-
-
-def in_thread(work, errors: list) -> threading.Thread:
-    """A thread (not started) that runs `work` on a connection of its own, keeping its error."""
-
-    def guarded():
-        try:
-            work()
-        except Exception as error:
-            errors.append(error)
-        finally:
-            connection.close()
-
-    return threading.Thread(target=guarded)
 
 
 def work_off() -> list[tuple[str, tuple]]:
@@ -317,27 +304,6 @@ def test_erasure_before_the_worker_came_leaves_nothing_for_it_to_make(client, so
     assert PipelineRun.objects.filter(submission_id=again["submission_id"]).count() == 0
     assert Submission.objects.get(pk=known["submission_id"]).email == ""
     assert unanswered()["count"] == 0
-
-
-def wait_until_blocked(seconds: float = 10) -> None:
-    """Until another connection waits for a row lock (PostgreSQL); SQLite's writers queue on
-    its one lock without telling, so there a moment is given instead."""
-    import time
-
-    if connection.vendor != "postgresql":
-        time.sleep(0.5)
-        return
-    deadline = time.monotonic() + seconds
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
-            )
-            if cursor.fetchone()[0]:
-                return
-            time.sleep(0.02)
-    raise AssertionError("nothing waited for a lock")
 
 
 @pytest.mark.django_db(transaction=True)
