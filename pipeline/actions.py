@@ -800,10 +800,15 @@ def cancel_run(run: PipelineRun, *, by: AbstractBaseUser) -> ActionResult:
     """Cancel a run: its remaining steps never run, its pending draft leaves the queue."""
     now = timezone.now()
     with transaction.atomic():
+        # Its drafts' rows before the run's, the order a reviewer's approval takes them (the
+        # draft, then the run to resume its gate): the other way round, an approval at the same
+        # moment deadlocked with this and one of the two people got an error page.
+        pending = Draft.objects.filter(run=run, status=Draft.Status.PENDING)
+        list(pending.select_for_update().values_list("pk", flat=True))
         outcome = engine.cancel(run, f"by {_who(by)}")
         if not outcome.changed:
             return ActionResult("conflict", f"Run {run.pk}: {outcome.message}.")
-        Draft.objects.filter(run=run, status=Draft.Status.PENDING).update(
+        pending.update(
             status=Draft.Status.REJECTED,
             reject_reason="Run cancelled",
             decided_by=by,

@@ -223,7 +223,10 @@ def _lock_runs(lead_ids: list[int]) -> None:
 
     A step finishing at this moment records its outcome under its run's lock: either it does
     so first and the erase then scrubs what it recorded, or it waits for the erase and then
-    sees the erase (step_finished_in_stopped_run, below) and scrubs what it wrote itself."""
+    sees the erase (step_finished_in_stopped_run, below) and scrubs what it wrote itself. Their
+    drafts' rows first, in the order a reviewer's approval takes them (draft, then run)."""
+    drafts = Draft.objects.filter(lead_id__in=lead_ids).order_by("pk")
+    list(drafts.select_for_update().values_list("pk", flat=True))
     runs = PipelineRun.objects.filter(lead_id__in=lead_ids).order_by("pk")
     list(runs.select_for_update().values_list("pk", flat=True))
 

@@ -274,6 +274,57 @@ def test_two_reviewers_approving_at_once_send_one_reply():
     assert OrmQ.objects.count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("other", ["cancel the run", "erase the lead"])
+def test_an_approval_meeting_a_cancel_or_an_erase_waits_for_it_instead_of_deadlocking(
+    other, monkeypatch, settings
+):
+    """The approval holds the draft and is about to resume the run's gate when staff cancel the
+    run (or erase the lead): they take the draft before the run too, so they wait for it.
+    Taking the run first deadlocked on PostgreSQL, an error page for one of the two people."""
+    from pipeline.erase import erase_leads
+    from tests.races import in_thread, wait_until_blocked
+
+    settings.REVIEW_UNDO_SECONDS = 0
+    alice, staff = make_reviewer("alice"), make_reviewer("staff")
+    draft = make_waiting_draft()
+    run = PipelineRun.objects.get(pk=draft.run_id)
+    inside, go = threading.Event(), threading.Event()
+    release = actions._release
+
+    def paused_release(current):
+        inside.set()
+        assert go.wait(20)
+        return release(current)
+
+    monkeypatch.setattr(actions, "_release", paused_release)
+    errors, results = [], []
+    approving = in_thread(
+        lambda: actions.approve_draft(draft, by=alice, version=1), errors, results
+    )
+    approving.start()
+    assert inside.wait(10)
+    if other == "cancel the run":
+        work = lambda: actions.cancel_run(run, by=staff)  # noqa: E731
+    else:
+        work = lambda: erase_leads([draft.lead], by=staff, external_crms=False)  # noqa: E731
+    stopping = in_thread(work, errors)
+    stopping.start()
+    wait_until_blocked()  # it waits for the approval's draft row
+    go.set()
+    approving.join(30)
+    stopping.join(30)
+
+    assert not errors, errors
+    # A cancel waits, so the approval resumes the gate and the cancel then stops the send. An
+    # erase cancels the run before its transaction, so on PostgreSQL the approval finds it
+    # cancelled; on SQLite the approval's transaction holds the one write lock and goes first.
+    expected = {"done"} if other == "cancel the run" else {"done", "conflict"}
+    assert results[0].status in expected
+    assert PipelineRun.objects.get(pk=run.pk).status == PipelineRun.Status.CANCELLED
+    assert step(draft, "send").status == StepRun.Status.SKIPPED
+
+
 def test_a_claim_is_held_until_it_expires():
     draft = make_waiting_draft()
     reviewer = make_reviewer()
