@@ -185,6 +185,25 @@ def test_a_ten_megabyte_page_is_read_only_up_to_the_cap(sites):
     assert home.note == "truncated at 300000 bytes"
 
 
+def test_json_ld_nested_past_pythons_stack_is_dropped_and_the_page_still_read(sites):
+    """A hostile page: 100,000 nested brackets made json.loads raise RecursionError, which
+    escaped the enrich step (found by an SSRF audit)."""
+    from tests.fakes.websites import Route
+
+    nested = "[" * 100_000 + "]" * 100_000
+    page = (
+        "<!doctype html><html><head><title>Nest Co</title>"
+        f'<script type="application/ld+json">{nested}</script></head><body>hi</body></html>'
+    )
+    sites.sites["nested-jsonld.com"] = {"/": Route(body=page.encode())}
+    try:
+        profile = run(sites, LeadInput(website="http://nested-jsonld.com/")).output
+    finally:
+        sites.sites.pop("nested-jsonld.com")
+
+    assert profile.company_name == "Nest Co"
+
+
 def test_a_slow_site_is_given_up_on_quickly(sites):
     started = time.monotonic()
     result = run(sites, LeadInput(website="http://slowpoke.com/"), read_timeout=0.3)

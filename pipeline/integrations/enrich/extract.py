@@ -248,7 +248,7 @@ def _jsonld_block_by_block(html: str) -> list:
     for node in tree.css('script[type="application/ld+json" i]'):
         try:
             parsed = json.loads(node.text(deep=True) or "", strict=False)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested deeper than Python's stack: a hostile page
             continue
         items.extend(parsed if isinstance(parsed, list) else [parsed])
     return items
