@@ -204,6 +204,48 @@ def test_json_ld_nested_past_pythons_stack_is_dropped_and_the_page_still_read(si
     assert profile.company_name == "Nest Co"
 
 
+def test_leads_whose_name_servers_never_answer_do_not_starve_other_leads_lookups(sites):
+    """Their lookups outlive the leads that started them (getaddrinfo cannot be stopped): two
+    such leads used to fill the shared pool, and the next lead's domain "did not resolve"."""
+    import threading
+
+    release = threading.Event()
+    calls = []
+
+    def resolver(host, port):
+        if "slowdns-" in host:
+            calls.append(host)
+            release.wait(30)
+            raise OSError("timed out")
+        return sites.resolve(host, port)
+
+    def enriched(email):
+        provider = WebProvider(
+            FetchPolicy(
+                connect_timeout=0.3,
+                read_timeout=1.0,
+                budget_seconds=3.0,
+                address=AddressPolicy(allow_loopback=True, loopback_ports=sites.ports),
+                verify=sites.ca_bundle,
+            ),
+            resolver=resolver,
+        )
+        return enrich(LeadInput(email=email), strategy="rules", providers=[provider]).output
+
+    try:
+        for number in range(3):
+            assert enriched(f"x@slowdns-{number}.com").skipped_reason == "domain does not resolve"
+        # The same slow domain again and again shares the lookups already hanging.
+        for _ in range(3):
+            enriched("y@slowdns-0.com")
+        after = enriched("anna@ledgerly.io")
+    finally:
+        release.set()
+
+    assert after.company_name == "Ledgerly", (after.skipped_reason, after.fetches)
+    assert len(calls) == 9  # three domains, three (host, port) each: none looked up twice
+
+
 def test_a_slow_site_is_given_up_on_quickly(sites):
     started = time.monotonic()
     result = run(sites, LeadInput(website="http://slowpoke.com/"), read_timeout=0.3)

@@ -11,8 +11,9 @@ import ipaddress
 import re
 import socket
 import string
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
@@ -281,7 +282,35 @@ def check_port(target: Target, address: IPAddress, connect_port: int, policy: Ad
     raise AddressRefused("port", f"port {target.port} is not 80 or 443")
 
 
-_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="enrich-dns")
+# Lookups run in threads so a lead can stop waiting (getaddrinfo has no timeout of its own); a
+# name server that never answers keeps its thread until the system resolver gives up (10-30 s).
+# Threads are made only as needed; a pool this size takes many such leads to fill, and one
+# lookup per host at a time (below) means the same slow domain, however often it comes, holds
+# one thread per host and port. With 4 threads, two hostile leads made every other lead's domain
+# "not resolve" (found by an SSRF audit).
+LOOKUP_THREADS = 64
+_executor = ThreadPoolExecutor(max_workers=LOOKUP_THREADS, thread_name_prefix="enrich-dns")
+_in_flight: dict[tuple[Resolver, str, int], Future] = {}
+_in_flight_lock = threading.RLock()  # a done-callback may run at once, in the same thread
+
+
+def _lookup(resolver: Resolver, host: str, port: int) -> Future:
+    """The lookup of (host, port) under way, shared by every lead that asks meanwhile, or a
+    new one."""
+    key = (resolver, host, port)
+    with _in_flight_lock:
+        future = _in_flight.get(key)
+        if future is None:
+            future = _executor.submit(resolver, host, port)
+            _in_flight[key] = future
+            future.add_done_callback(lambda done: _forget(key, done))
+        return future
+
+
+def _forget(key: tuple[Resolver, str, int], done: Future) -> None:
+    with _in_flight_lock:
+        if _in_flight.get(key) is done:
+            del _in_flight[key]
 
 
 def system_resolver(host: str, port: int) -> list[tuple[str, int]]:
@@ -301,7 +330,7 @@ def resolve(
     if target.ip is not None:
         candidates: Sequence[tuple[str, int]] = [(str(target.ip), target.port)]
     else:
-        future = _executor.submit(resolver, target.host, target.port)
+        future = _lookup(resolver, target.host, target.port)
         try:
             candidates = future.result(timeout=max(timeout, 0.01))
         except FutureTimeout as exc:
