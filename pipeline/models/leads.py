@@ -63,6 +63,8 @@ class Lead(models.Model):
     replied_at = models.DateTimeField(null=True, blank=True, db_index=True)
     crm_external_id = models.CharField(max_length=200, blank=True, default="")
     crm_url = models.CharField(max_length=500, blank=True, default="")
+    # While a CRM write of this lead is under way (integrations.crm.upsert_lead): one at a time.
+    crm_write_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -106,3 +106,52 @@ def test_a_server_error_is_retryable(fake):
     with pytest.raises(CRMError) as caught:
         write(make_lead())
     assert caught.value.retryable is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_writes_of_one_lead_at_the_same_moment_make_one_person_and_one_lead(fake, monkeypatch):
+    """Two runs of one person (two submissions a moment apart) reach the CRM step together:
+    both searched, found nobody and created a person each. The second now waits its turn (a
+    retryable error, so the engine tries again) and then updates the first's record."""
+    import threading
+
+    from pipeline.integrations.crm.pipedrive import PipedriveCRM
+    from tests.races import in_thread
+
+    searched, go = threading.Event(), threading.Event()
+    find_person = PipedriveCRM._find_person
+
+    def slow_find_person(self, contact):
+        found = find_person(self, contact)
+        searched.set()
+        assert go.wait(10)
+        return found
+
+    monkeypatch.setattr(PipedriveCRM, "_find_person", slow_find_person)
+    lead = make_lead(name="Ada Lovelace", email="ada@acme.example", company="Acme")
+    errors = []
+    first = in_thread(lambda: write(Lead.objects.get(pk=lead.pk)), errors)
+    first.start()
+    assert searched.wait(10)  # the first has searched and found nobody
+    with pytest.raises(CRMError, match="another CRM write of this lead is under way") as caught:
+        write(Lead.objects.get(pk=lead.pk))
+    assert caught.value.retryable
+    go.set()
+    first.join(10)
+    assert not errors, errors
+
+    write(Lead.objects.get(pk=lead.pk))  # the engine's retry
+
+    assert (len(fake.persons), len(fake.leads)) == (1, 1)
+    assert Lead.objects.get(pk=lead.pk).crm_write_until is None
+
+
+def test_a_write_whose_worker_died_frees_the_lead_after_the_lease(fake):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    lead = make_lead(email="ada@acme.example")
+    Lead.objects.filter(pk=lead.pk).update(crm_write_until=timezone.now() - timedelta(seconds=1))
+    write(lead)
+    assert len(fake.persons) == 1

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
 
 from pipeline.integrations.crm.base import (
     ContactData,
@@ -97,12 +101,15 @@ def upsert_lead(
         source=source,
         message=message,
     )
-    known_id = Lead.objects.filter(pk=lead.pk).values_list("crm_external_id", flat=True).first()
     started = time.monotonic()
-    result = adapter.upsert(contact, known_id=known_id or "")
-    Lead.objects.filter(pk=lead.pk).update(
-        crm_external_id=result.external_id[:200], crm_url=result.url[:500]
-    )
+    with _one_write_at_a_time(lead):
+        known_id = (
+            Lead.objects.filter(pk=lead.pk).values_list("crm_external_id", flat=True).first()
+        )
+        result = adapter.upsert(contact, known_id=known_id or "")
+        Lead.objects.filter(pk=lead.pk).update(
+            crm_external_id=result.external_id[:200], crm_url=result.url[:500]
+        )
     lead.crm_external_id = result.external_id[:200]
     lead.crm_url = result.url[:500]
     logger.info(
@@ -119,6 +126,28 @@ def upsert_lead(
         "url": result.url,
         "created": result.created,
     }
+
+
+# Longer than the CRM step may run (its timeout is 60 s): a write whose worker died frees the
+# lead after this.
+WRITE_LEASE_SECONDS = 90
+
+
+@contextmanager
+def _one_write_at_a_time(lead: Lead):
+    """A lease on the lead's row for one CRM write. Two runs of one person writing at the same
+    moment both found no record and both created one (Pipedrive has no upsert; found by a
+    concurrency audit): the second now gets a retryable CRMError, and its retry finds the
+    first's record id on the lead and updates that record."""
+    now = timezone.now()
+    until = now + timedelta(seconds=WRITE_LEASE_SECONDS)
+    free = Q(crm_write_until__isnull=True) | Q(crm_write_until__lt=now)
+    if not Lead.objects.filter(free, pk=lead.pk).update(crm_write_until=until):
+        raise CRMError("another CRM write of this lead is under way", retryable=True)
+    try:
+        yield
+    finally:
+        Lead.objects.filter(pk=lead.pk, crm_write_until=until).update(crm_write_until=None)
 
 
 @dataclass(frozen=True)
