@@ -42,6 +42,12 @@ def detect_format(path: Path, text_start: str) -> str:
 
 def read_rows(path: Path, *, file_format: str | None = None) -> list[Row]:
     """Every record of the file, in order. Raises OSError/ValueError only for the whole file."""
+    with path.open("rb") as handle:
+        start = handle.read(4)
+    if start.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ValueError(
+            "the file is UTF-16 (Excel's 'Unicode Text'): save it as 'CSV UTF-8' and import again"
+        )
     # surrogateescape: a badly encoded row becomes that row's error, not the file's.
     with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
         text = handle.read()
@@ -61,7 +67,10 @@ def _jsonl_rows(text: str) -> Iterator[Row]:
             yield Row(number, error="not UTF-8 text")
             continue
         try:
-            value = json.loads(line)
+            value = json.loads(line, object_pairs_hook=_unique_keys)
+        except _DuplicateKey as error:
+            yield Row(number, error=f"the key {str(error)[:80]!r} appears twice: keep one")
+            continue
         except (ValueError, RecursionError) as error:
             yield Row(number, error=f"not valid JSON: {str(error)[:200]}")
             continue
@@ -71,15 +80,29 @@ def _jsonl_rows(text: str) -> Iterator[Row]:
         yield Row(number, data=value)
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are each there once: json.loads would keep the last of two."""
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen.add(key)
+    return dict(pairs)
+
+
 def _csv_rows(text: str) -> Iterator[Row]:
+    _check_quotes_close(text)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
     except StopIteration:
         return
     header = [column.strip() for column in header]
-    if not any(header):
-        raise ValueError("the first line must be a header row naming the columns")
+    _check_header(header)
     start = reader.line_num + 1
     while True:
         try:
@@ -99,8 +122,57 @@ def _csv_rows(text: str) -> Iterator[Row]:
         if any(_has_bad_bytes(value) for value in values):
             yield Row(line, error="not UTF-8 text")
             continue
+        unnamed = [
+            number
+            for number, (key, value) in enumerate(zip(header, values, strict=False), start=1)
+            if not key and value.strip()
+        ]
+        if unnamed:
+            yield Row(
+                line, error=f"a value in column {unnamed[0]}, which the header leaves unnamed"
+            )
+            continue
         yield Row(
             line, data={key: value for key, value in zip(header, values, strict=False) if key}
+        )
+
+
+def _check_quotes_close(text: str) -> None:
+    """A quote opened and never closed makes the rest of the file one value: the rows after it
+    would be neither imported nor reported. Refuse the file, naming the line."""
+    strict = csv.reader(io.StringIO(text, newline=""), strict=True)
+    start = 1
+    while True:
+        try:
+            next(strict)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            if "unexpected end of data" in str(error):
+                raise ValueError(
+                    f"line {start}: a quoted value opens here and never closes, so the rest of "
+                    "the file would be read as that one value. Close it (a quote inside a "
+                    'quoted value is written twice: "") and import again'
+                ) from None
+        start = strict.line_num + 1
+
+
+def _check_header(header: list[str]) -> None:
+    if not any(header):
+        raise ValueError("the first line must be a header row naming the columns")
+    if any(_has_bad_bytes(column) for column in header):
+        raise ValueError("the header row is not UTF-8 text: save the file as 'CSV UTF-8'")
+    if any("@" in column for column in header):
+        raise ValueError(
+            "the first line holds an email address, so it is a lead, not a header row naming "
+            "the columns: add a header row (e.g. Name,Email,Company,Message)"
+        )
+    named = [column for column in header if column]
+    twice = sorted({column for column in named if named.count(column) > 1})
+    if twice:
+        raise ValueError(
+            f"the header names the column {twice[0]!r} twice, so one of its values would be "
+            "lost: rename one and import again"
         )
 
 

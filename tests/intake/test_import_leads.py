@@ -184,3 +184,96 @@ def test_inline_runs_each_lead_s_pipeline_here(tmp_path, monkeypatch):
     assert len(ran) == 2
     for submission in Submission.objects.all():
         assert submission.response["run_id"] == submission.runs.get().pk
+
+
+# --- Files that would lose rows or values without saying so (found by an import audit) --------
+
+
+def test_a_quote_that_never_closes_refuses_the_file_naming_its_line(tmp_path):
+    """Else every row after it is read as part of one message: neither imported nor reported."""
+    path = tmp_path / "open-quote.csv"
+    path.write_text(
+        'Email,Name,Message\na@example.org,A,ok\nb@example.org,B,"hello\n'
+        "c@example.org,C,hi\nd@example.org,D,hi\n",
+        encoding="utf-8",
+    )
+
+    _, _, error = run_import(str(path))
+
+    assert "line 3: a quoted value opens here and never closes" in str(error)
+    assert not Submission.objects.exists()
+
+
+def test_quotes_that_close_on_a_later_line_are_still_one_value(tmp_path):
+    path = tmp_path / "multi-line.csv"
+    path.write_text('Email,Message\na@example.org,"two\nlines"\nb@example.org,hi\n', "utf-8")
+
+    run_import(str(path))
+
+    assert Submission.objects.get(email="a@example.org").message == "two\nlines"
+    assert Submission.objects.filter(email="b@example.org").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("Email,Notes,Notes\na@example.org,first,second\n", "names the column 'Notes' twice"),
+        (
+            "a@example.org,Ana,Acme\nb@example.org,Ben,Bolt\n",
+            "holds an email address, so it is a lead",
+        ),
+    ],
+    ids=["duplicate-column", "no-header"],
+)
+def test_a_header_that_would_lose_values_refuses_the_file(tmp_path, content, says):
+    path = tmp_path / "header.csv"
+    path.write_text(content, encoding="utf-8")
+
+    _, _, error = run_import(str(path))
+
+    assert says in str(error)
+    assert not Submission.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("\ufeffEmail,Name\na@example.org,Ana\n".encode("utf-16"), "the file is UTF-16"),
+        ("Émail,Name\na@example.org,Ana\n".encode("latin-1"), "the header row is not UTF-8"),
+    ],
+    ids=["utf-16", "latin-1-header"],
+)
+def test_a_file_in_another_encoding_is_named_as_the_problem(tmp_path, content, says):
+    path = tmp_path / "encoded.csv"
+    path.write_bytes(content)
+
+    _, _, error = run_import(str(path))
+
+    assert says in str(error)
+    assert not Submission.objects.exists()
+
+
+def test_a_value_under_an_unnamed_column_is_reported_not_dropped(tmp_path):
+    path = tmp_path / "unnamed.csv"
+    path.write_text(
+        "Email,Name,\na@example.org,Ana,call after 5pm\nb@example.org,Ben,\n", encoding="utf-8"
+    )
+
+    _, err, _ = run_import(str(path))
+
+    assert err.strip() == "line 2: a value in column 3, which the header leaves unnamed"
+    assert list(Submission.objects.values_list("email", flat=True)) == ["b@example.org"]
+
+
+def test_a_jsonl_object_with_a_key_twice_is_reported_not_half_kept(tmp_path):
+    path = tmp_path / "twice.jsonl"
+    path.write_text(
+        '{"email": "a@example.org", "note": "keep me", "note": "other"}\n'
+        '{"email": "b@example.org", "note": "fine"}\n',
+        encoding="utf-8",
+    )
+
+    _, err, _ = run_import(str(path))
+
+    assert err.strip() == "line 1: the key 'note' appears twice: keep one"
+    assert list(Submission.objects.values_list("email", flat=True)) == ["b@example.org"]
