@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,6 +12,8 @@ from pipeline.intake.normalize import apply_field_mapping
 from pipeline.intake.receive import Receipt, receive_submission, record_run
 from pipeline.models import PipelineRun, Submission, WebhookSource
 from pipeline.pipelines import LEAD
+
+logger = logging.getLogger(__name__)
 
 
 def parse_column_map(items: list[str]) -> dict[str, str]:
@@ -50,10 +53,36 @@ def receive_row(
         run = PipelineRun.objects.filter(pk=receipt.run_id).first() if receipt.run_id else None
         return receipt, run
     submission = Submission.objects.select_related("lead").get(pk=receipt.submission_id)
-    run = engine.run_inline(
-        LEAD.name, lead=submission.lead, submission=submission, options=run_options
-    )
+    try:
+        run = engine.run_inline(
+            LEAD.name, lead=submission.lead, submission=submission, options=run_options
+        )
+    except Exception as error:
+        logger.exception("intake.inline_run_failed submission_id=%s", submission.pk)
+        raise StoredNotRun(_leave_to_the_workers(receipt), error) from error
     return record_run(receipt, run), run
+
+
+class StoredNotRun(Exception):
+    """The row is stored and its lead made, but running its pipeline here failed: the workers
+    run it (its run, when one was made, or a new one)."""
+
+    def __init__(self, receipt: Receipt, error: Exception) -> None:
+        super().__init__(
+            f"stored as lead {receipt.lead_id}, but running it here failed "
+            f"({type(error).__name__}; see the log): the workers run it"
+        )
+        self.receipt = receipt
+
+
+def _leave_to_the_workers(receipt: Receipt) -> Receipt:
+    """A run made here is noted on the answer (the sweep takes up its steps); without one the
+    submission is left unanswered, and the sweep starts its run (start_pending_runs)."""
+    run = PipelineRun.objects.filter(submission_id=receipt.submission_id).order_by("pk").first()
+    if run is not None:
+        return record_run(receipt, run)
+    Submission.objects.filter(pk=receipt.submission_id).update(response={})
+    return receipt
 
 
 def describe_error(error: IntakeError) -> str:

@@ -186,6 +186,39 @@ def test_inline_runs_each_lead_s_pipeline_here(tmp_path, monkeypatch):
         assert submission.response["run_id"] == submission.runs.get().pk
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("made_a_run", [False, True])
+def test_a_row_stored_whose_inline_run_failed_is_imported_and_left_to_the_workers(
+    tmp_path, monkeypatch, made_a_run
+):
+    """It was reported as not imported, though its lead was made, and no sweep ever ran it."""
+    from pipeline.intake.receive import unanswered
+
+    path = tmp_path / "inline.csv"
+    path.write_text("Email\na@example.org\n", encoding="utf-8")
+
+    def run_inline(pipeline, *, lead, submission, options=None):
+        if made_a_run:
+            PipelineRun.objects.create(
+                lead=lead, submission=submission, pipeline_name="lead", pipeline_version=1
+            )
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(engine, "run_inline", run_inline)
+    out, err, error = run_import(str(path), "--inline")
+
+    submission = Submission.objects.get()
+    assert error is None and "Imported 1 of 1 rows: 1 new leads" in out
+    assert err.strip() == (
+        f"line 2: stored as lead {submission.lead_id}, but running it here failed "
+        "(RuntimeError; see the log): the workers run it"
+    )
+    if made_a_run:  # its steps are the sweep's now
+        assert submission.response["run_id"] == submission.runs.get().pk
+    else:  # the sweep starts its run
+        assert submission.response == {} and unanswered()["count"] == 1
+
+
 # --- Files that would lose rows or values without saying so (found by an import audit) --------
 
 

@@ -158,6 +158,23 @@ def test_bad_lines_are_reported_in_place_and_the_rest_processed(tmp_path):
     assert all(set(result) == KEYS for result in results)
 
 
+def test_a_line_stored_whose_run_failed_here_says_so_with_its_lead(tmp_path, monkeypatch):
+    from pipeline import engine
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(engine, "run_inline", broken)
+    [result] = process(tmp_path, [{"id": "x", "email": "ok@example.org"}])
+
+    assert set(result) == KEYS
+    assert (result["status"], result["run_id"]) == ("stored", None)
+    assert result["lead_id"] == Submission.objects.get().lead_id
+    assert result["error"].endswith(
+        "running it here failed (RuntimeError; see the log): the workers run it"
+    )
+
+
 def test_extra_fields_are_kept_as_custom_fields_and_the_id_is_not_one(tmp_path):
     (result,) = process(
         tmp_path, [{"id": "x", "email": "a@example.org", "seats": 40, "source_page": "/pricing"}]

@@ -103,9 +103,7 @@ def upsert_lead(
     )
     started = time.monotonic()
     with _one_write_at_a_time(lead):
-        known_id = (
-            Lead.objects.filter(pk=lead.pk).values_list("crm_external_id", flat=True).first()
-        )
+        known_id = Lead.objects.filter(pk=lead.pk).values_list("crm_external_id", flat=True).first()
         result = adapter.upsert(contact, known_id=known_id or "")
         Lead.objects.filter(pk=lead.pk).update(
             crm_external_id=result.external_id[:200], crm_url=result.url[:500]

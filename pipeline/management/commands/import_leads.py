@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from pipeline.intake.batch import FORMATS, Progress, read_rows
 from pipeline.intake.errors import IntakeError
-from pipeline.intake.rows import describe_error, parse_column_map, receive_row
+from pipeline.intake.rows import StoredNotRun, describe_error, parse_column_map, receive_row
 from pipeline.intake.sources import mapping_problem
 from pipeline.models import Submission, WebhookSource
 
@@ -66,7 +66,7 @@ class Command(BaseCommand):
         progress = Progress(self.stdout, len(rows))
         counts = {"new": 0, "existing": 0, "failed": 0}
         for done, row in enumerate(rows, start=1):
-            error = row.error or self._import(row.data, mapping, source, options, counts)
+            error = row.error or self._import(row, mapping, source, options, counts, progress)
             if error:
                 counts["failed"] += 1
                 progress.clear()
@@ -83,10 +83,10 @@ class Command(BaseCommand):
         if counts["failed"]:
             raise CommandError(f"{counts['failed']} row(s) were not imported (see above)")
 
-    def _import(self, data, mapping, source, options, counts) -> str:
+    def _import(self, row, mapping, source, options, counts, progress) -> str:
         try:
             receipt, _ = receive_row(
-                data,
+                row.data,
                 channel=Submission.Channel.IMPORT,
                 mapping=mapping,
                 source=source,
@@ -94,6 +94,10 @@ class Command(BaseCommand):
             )
         except IntakeError as error:
             return describe_error(error)
+        except StoredNotRun as stored:  # imported all the same: said, not counted as an error
+            receipt = stored.receipt
+            progress.clear()
+            self.stderr.write(f"line {row.line}: {stored}")
         except Exception as error:  # one broken row must not stop a backfill
             logger.exception("import.row_failed")
             return f"internal error ({type(error).__name__}); see the log"

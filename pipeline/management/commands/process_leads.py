@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from pipeline import engine
 from pipeline.intake.batch import JSONL, read_rows
 from pipeline.intake.errors import IntakeError
-from pipeline.intake.rows import describe_error, parse_column_map, receive_row
+from pipeline.intake.rows import StoredNotRun, describe_error, parse_column_map, receive_row
 from pipeline.models import PipelineRun, Submission
 from pipeline.pipelines import CLASSIFY, DRAFT, SCORE_FINAL
 
@@ -75,6 +75,8 @@ class Command(BaseCommand):
             )
         except IntakeError as error:
             return error_result(input_id, describe_error(error))
+        except StoredNotRun as stored:
+            return {**run_result(input_id, stored.receipt.lead_id, None), "error": str(stored)}
         except Exception as error:  # report the line and go on with the next
             logger.exception("process_leads.line_failed")
             return error_result(input_id, f"internal error ({type(error).__name__}); see the log")
