@@ -218,8 +218,9 @@ def _stop_runs(lead_ids: list[int]) -> None:
         logger.info("lead.erase_runs_cancelled runs=%s steps_running=%s", cancelled, running)
 
 
-def _lock_runs(lead_ids: list[int]) -> None:
-    """Take the leads' runs' row locks (the engine's run lock) for the erase's transaction.
+def _lock_drafts_and_runs(lead_ids: list[int]) -> None:
+    """Take the leads' drafts' and runs' row locks (the run's is the engine's run lock) for the
+    erase's transaction.
 
     A step finishing at this moment records its outcome under its run's lock: either it does
     so first and the erase then scrubs what it recorded, or it waits for the erase and then
@@ -318,9 +319,9 @@ def _delete_late_crm_record(lead_id: int, step_run_id: int) -> None:
     crm, reason = [], ""
     try:
         crm = _crm_audit(delete_from_crms(Lead.objects.get(pk=lead_id)))
-    except CRMError as error:
-        logger.warning("lead.erase_late_crm_failed lead=%s retryable=%s", lead_id, error.retryable)
-        reason = str(error)[:300]
+    except Exception as error:  # the scrub that follows must happen whatever the CRM did
+        logger.warning("lead.erase_late_crm_failed lead=%s error=%s", lead_id, type(error).__name__)
+        reason = str(error)[:300] if isinstance(error, CRMError) else type(error).__name__
     ReviewAction.objects.create(
         lead_id=lead_id,
         action="erased",
@@ -380,7 +381,7 @@ def erase_leads(leads, *, by=None, external_crms: bool = True) -> Erasure:
         Lead.objects.filter(pk__in=lead_ids, unsubscribed_at__isnull=True).update(
             unsubscribed_at=now
         )
-        _lock_runs(lead_ids)
+        _lock_drafts_and_runs(lead_ids)
         scrubbed = _scrub(lead_ids)
         for lead_id in lead_ids:
             ReviewAction.objects.create(

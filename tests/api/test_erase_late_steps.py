@@ -8,7 +8,7 @@ import pytest
 
 from pipeline import engine
 from pipeline.erase import ERASED, erase_person
-from pipeline.models import Draft, PipelineRun, ReviewAction, StepRun
+from pipeline.models import Draft, Lead, PipelineRun, ReviewAction, StepRun
 from tests.engine.test_engine_cancel import held_run
 from tests.engine_pipelines import Hold
 from tests.factories import make_lead
@@ -52,14 +52,14 @@ def test_a_step_finishing_while_the_erase_is_under_way_waits_for_it_then_is_eras
     from pipeline import erase
 
     inside, go = threading.Event(), threading.Event()
-    lock_runs = erase._lock_runs
+    lock = erase._lock_drafts_and_runs
 
     def lock_then_pause(lead_ids):
-        lock_runs(lead_ids)
+        lock(lead_ids)
         inside.set()
         assert go.wait(timeout=20), "the test never let the erase go on"
 
-    monkeypatch.setattr(erase, "_lock_runs", lock_then_pause)
+    monkeypatch.setattr(erase, "_lock_drafts_and_runs", lock_then_pause)
     errors: list[BaseException] = []
     with held_run(person(), then="draft") as run:
         eraser = in_thread(lambda: erase_person(EMAIL), errors)
@@ -85,9 +85,9 @@ def test_a_step_of_a_run_cancelled_for_another_reason_keeps_its_output():
     assert Draft.objects.get(run=run).body == "Dear Dana Scully,"
 
 
-def test_a_crm_write_that_lands_after_the_erase_is_deleted_from_the_crm_again(hubspot, monkeypatch):
+def late_crm_write(monkeypatch, hubspot) -> tuple[PipelineRun, int]:
     """The step checked the lead was not erased, then the erase ran (nothing in HubSpot to
-    delete yet) while HubSpot was still answering the write: the contact it made goes too."""
+    delete yet) while HubSpot was still answering the write; returns the run and its step."""
     from pipeline.integrations.crm.hubspot import HubSpotCRM
 
     upsert = HubSpotCRM.upsert
@@ -110,6 +110,11 @@ def test_a_crm_write_that_lands_after_the_erase_is_deleted_from_the_crm_again(hu
     Hold.release.set()
     worker.join(timeout=30)
     assert not errors, errors
+    return run, step_id
+
+
+def test_a_crm_write_that_lands_after_the_erase_is_deleted_from_the_crm_again(hubspot, monkeypatch):
+    run, step_id = late_crm_write(monkeypatch, hubspot)
 
     written = StepRun.objects.get(pk=step_id)
     assert written.status == StepRun.Status.SUCCEEDED and written.output["adapter"] == "hubspot"
@@ -122,3 +127,22 @@ def test_a_crm_write_that_lands_after_the_erase_is_deleted_from_the_crm_again(hu
         {"adapter": "hubspot", "external_id": deletes[0]["json"]["objectId"], "deleted": True}
     ]
     assert late.detail["crm_failed"] == ""
+
+
+def test_a_late_crm_write_whose_deletion_fails_is_still_scrubbed_and_says_why(hubspot, monkeypatch):
+    from pipeline.integrations import crm
+
+    delete = crm.delete_from_crms
+
+    def broken(lead):  # the erase itself deletes fine (nothing written yet); the late delete breaks
+        if lead.crm_external_id:
+            raise RuntimeError("the CRM client broke")
+        return delete(lead)
+
+    monkeypatch.setattr(crm, "delete_from_crms", broken)
+    run, step_id = late_crm_write(monkeypatch, hubspot)
+
+    assert EMAIL not in json.dumps(StepRun.objects.get(pk=step_id).output)
+    late = ReviewAction.objects.filter(lead=run.lead, action="erased").order_by("pk").last()
+    assert (late.detail["late_step_run_id"], late.detail["crm_failed"]) == (step_id, "RuntimeError")
+    assert Lead.objects.get(pk=run.lead_id).crm_external_id  # erasing again finds it
