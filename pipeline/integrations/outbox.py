@@ -299,7 +299,8 @@ def deliver(email_id: int, *, refusal: Callable[[], str] | None = None) -> str:
     """Send one outbox email at most once; returns its state afterwards (the worker task).
 
     `refusal`, if given, is the caller's last word: called in the transaction that claims the
-    email (so row locks it takes are held until the claim commits), a non-empty answer says why
+    email, before the email's own lock (so row locks it takes are held until the claim commits,
+    and are taken in the order a stop takes them), a non-empty answer says why
     the email must not go out, and it is cancelled with that reason instead.
     """
     email = OutboundEmail.objects.select_related("lead").get(pk=email_id)
@@ -327,8 +328,11 @@ def deliver(email_id: int, *, refusal: Callable[[], str] | None = None) -> str:
 
     started = timezone.now()
     with transaction.atomic():
+        # The refusal first: it may lock rows (a follow-up's plan) that a stop locks before it
+        # cancels this email, so the claim takes them in the same order (no deadlock).
+        refused = refusal() if refusal is not None else ""
         claimed = _lock_in_state(email.pk, State.QUEUED)
-        refused = refusal() if claimed and refusal is not None else ""
+        refused = refused if claimed else ""
         # Read after the lock, in statements of their own: what committed before it counts.
         claimed = (
             claimed

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.core import mail
-from django.db import connections
+from django.db import connection, connections
 from django.utils import timezone
 
 from pipeline import actions, engine
@@ -479,3 +479,56 @@ def test_with_nothing_in_the_way_the_auto_sent_follow_up_reaches_the_mail_server
     assert email.state == OutboundEmail.State.SENT
     assert [received.message["Message-ID"] for received in smtp.messages] == [email.message_id]
     assert FollowUp.objects.filter(plan=plan, number=2).exists()
+
+
+def test_staff_stopping_while_the_follow_up_is_being_claimed_neither_deadlocks_nor_sends(
+    settings, monkeypatch
+):
+    """The claim's last check takes the plan's lock; the stop takes the plan's, then cancels the
+    queued email: both take the plan first, so neither waits for the other in a circle (it was
+    email then plan in the claim: PostgreSQL broke the deadlock by failing one of the two)."""
+    from pipeline import followup_steps
+    from tests.races import in_thread
+
+    CadenceConfig.objects.create(cadences=AUTO_SEND)
+    plan = first_email_sent()
+    inside, go = threading.Event(), threading.Event()
+    last_check = followup_steps.send_refusal
+
+    def paused_last_check(plan_id):
+        inside.set()
+        assert go.wait(30), "the test never let the claim go on"
+        return last_check(plan_id)
+
+    monkeypatch.setattr(followup_steps, "send_refusal", paused_last_check)
+    errors: list[BaseException] = []
+    with FakeSMTP() as smtp:
+        smtp.use_in(settings)
+        with at_day(plan, 2.01):
+            worker = in_thread(sweep, errors)
+            worker.start()
+            assert inside.wait(30), "the follow-up never reached its last check"
+            stopper = in_thread(lambda: staff_stop(plan), errors)
+            stopper.start()
+            stopper.join(3)  # it finishes, or waits for a lock the claim holds
+            go.set()
+            stopper.join(30)
+            worker.join(30)
+
+    assert not errors, errors
+    run = follow_up_run(plan)
+    email = OutboundEmail.objects.get(run=run)
+    plan.refresh_from_db()
+    assert plan.stop_reason.endswith(": spoke by phone")
+    # Not failed by a deadlock: the send step finished, having seen the stop or not.
+    send = steps_of(run)["send"]
+    assert send.status == StepRun.Status.SUCCEEDED and send.output["state"] == email.state
+    if connection.vendor == "sqlite":
+        # The claim's transaction holds SQLite's one write lock from its BEGIN IMMEDIATE: the
+        # stop waits for it, so the email went out and the stop came after.
+        assert [m.message["Message-ID"] for m in smtp.messages] == [email.message_id]
+        assert email.state == OutboundEmail.State.SENT
+    else:
+        # The paused claim held no lock yet: the stop went first, and the claim saw it.
+        assert smtp.messages == []
+        assert email.state == OutboundEmail.State.CANCELLED and email.attempts == 0
