@@ -58,8 +58,11 @@ def read_rows(path: Path, *, file_format: str | None = None) -> list[Row]:
 
 
 def _jsonl_rows(text: str) -> Iterator[Row]:
-    # Only "\n" ends a record: a message may hold U+2028 and other Unicode line breaks.
-    for number, line in enumerate(text.split("\n"), start=1):
+    # Only "\n" ends a record (a message may hold U+2028 and other Unicode line breaks), or "\r"
+    # in a file with no "\n" at all (classic Mac line ends): JSON never holds a bare CR inside a
+    # string, so such a file would otherwise be read as one broken record.
+    end = "\n" if "\n" in text or "\r" not in text else "\r"
+    for number, line in enumerate(text.split(end), start=1):
         line = line.removesuffix("\r")
         if not line.strip():
             continue

@@ -310,3 +310,19 @@ def test_a_jsonl_object_with_a_key_twice_is_reported_not_half_kept(tmp_path):
 
     assert err.strip() == "line 1: the key 'note' appears twice: keep one"
     assert list(Submission.objects.values_list("email", flat=True)) == ["b@example.org"]
+
+
+def test_a_jsonl_file_with_classic_mac_line_ends_is_read_record_by_record(tmp_path):
+    path = tmp_path / "mac.jsonl"
+    records = [{"email": "a@example.org"}, {"email": "b@example.org"}, "{broken"]
+    path.write_bytes(
+        "\r".join(r if isinstance(r, str) else json.dumps(r) for r in records).encode()
+    )
+
+    out, err, _ = run_import(str(path))
+
+    assert err.strip().startswith("line 3: not valid JSON")
+    assert sorted(Submission.objects.values_list("email", flat=True)) == [
+        "a@example.org",
+        "b@example.org",
+    ]
