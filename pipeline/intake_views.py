@@ -7,6 +7,7 @@ import logging
 import time
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
@@ -136,6 +137,9 @@ def _post_form(request: HttpRequest, source: WebhookSource) -> HttpResponse:
             status=403,
             content_type="text/plain; charset=utf-8",
         )
+    refused = _unreadable_post(request)
+    if refused is not None:
+        return refused
     if not _sent_as_utf8(request):
         # Our page is UTF-8 and so is every browser's post of it. Another charset (UTF-7 says
         # "+2AA-" for a lone surrogate) makes text that no page or database can hold.
@@ -198,6 +202,26 @@ def _post_form(request: HttpRequest, source: WebhookSource) -> HttpResponse:
             fresh_token=True,
         )
     return redirect("pipeline:form_thanks", slug=source.slug)
+
+
+def _unreadable_post(request: HttpRequest) -> HttpResponse | None:
+    """A post Django will not parse (too many fields, too large), answered saying why; else None.
+
+    Django would answer a bare "Bad Request (400)" and log a traceback at ERROR for a bot's
+    oversized post: it is the sender's mistake, told to the sender and logged at INFO."""
+    try:
+        request.POST  # noqa: B018 - parsing it is the point
+    except TooManyFieldsSent:
+        problem = f"the form sent more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields"
+    except RequestDataTooBig:
+        size = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        problem = f"the form's text is larger than {size} bytes"
+    else:
+        return None
+    logger.info("form.unreadable_post problem=%r", problem)
+    return HttpResponse(
+        f"Bad request: {problem}.", status=400, content_type="text/plain; charset=utf-8"
+    )
 
 
 def _sent_as_utf8(request: HttpRequest) -> bool:

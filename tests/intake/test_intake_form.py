@@ -370,3 +370,22 @@ def test_erasing_a_text_that_is_not_an_address_does_not_fail(client, source):
 
     assert erase_person("not-an-email").submissions == 1
     assert Submission.objects.get().email == ""
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({f"extra{n}": "x" for n in range(1001)}, "the form sent more than 1000 fields"),
+        ({"message": "x" * 2_700_000}, "the form's text is larger than 2621440 bytes"),
+    ],
+    ids=["too many fields", "too large"],
+)
+def test_a_post_django_will_not_parse_is_refused_saying_why_not_logged_as_an_error(
+    client, source, caplog, fields, problem
+):
+    response = client.post(f"/f/{source.slug}/", {**fields, "email": "a@example.org"})
+
+    assert response.status_code == 400
+    assert response.text == f"Bad request: {problem}."
+    assert not Submission.objects.exists()
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
