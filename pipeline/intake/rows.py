@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -27,6 +29,12 @@ def parse_column_map(items: list[str]) -> dict[str, str]:
     return mapping
 
 
+def row_key(data: Mapping[str, Any], mapping: Mapping[str, str]) -> str:
+    """The key of a row read under `mapping`: the same row imported again is found by it."""
+    content = json.dumps([dict(data), dict(mapping)], sort_keys=True, ensure_ascii=False)
+    return "import:" + hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def receive_row(
     data: Mapping[str, Any],
     *,
@@ -35,8 +43,12 @@ def receive_row(
     source: WebhookSource | None = None,
     inline: bool = False,
     run_options: dict | None = None,
+    once: bool = False,
 ) -> tuple[Receipt, PipelineRun | None]:
-    """Store the row as a submission and start its run: queued, or here with inline=True."""
+    """Store the row as a submission and start its run: queued, or here with inline=True.
+
+    With once=True a row stored before (the same values under the same mapping, from the same
+    source) is not stored again: its receipt says is_replay, and nothing runs."""
     mapped = apply_field_mapping(data, mapping)
     # Empty cells of columns we do not know are noise, not custom fields.
     custom = {key: value for key, value in mapped.custom_fields.items() if value not in ("", None)}
@@ -46,10 +58,13 @@ def receive_row(
         raw_payload=dict(data),
         channel=channel,
         source=source,
+        # Looked up before storing (unlike the delivery id, whose unique constraint does not
+        # hold without a source): a re-run of the same file finds each row it stored.
+        sender_key=row_key(data, mapping) if once else "",
         start_run=not inline,
         run_options=run_options,
     )
-    if not inline:
+    if not inline or receipt.is_replay:
         run = PipelineRun.objects.filter(pk=receipt.run_id).first() if receipt.run_id else None
         return receipt, run
     submission = Submission.objects.select_related("lead").get(pk=receipt.submission_id)

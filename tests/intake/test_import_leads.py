@@ -326,3 +326,57 @@ def test_a_jsonl_file_with_classic_mac_line_ends_is_read_record_by_record(tmp_pa
         "a@example.org",
         "b@example.org",
     ]
+
+
+def test_importing_a_file_again_after_a_stop_part_way_imports_only_the_rows_not_yet_imported(
+    tmp_path,
+):
+    header, rows = "Name,Email,Message\n", [f"P{n},p{n}@example.org,Hello {n}\n" for n in range(4)]
+    (tmp_path / "first-half.csv").write_text(header + "".join(rows[:2]), encoding="utf-8")
+    (tmp_path / "all.csv").write_text(header + "".join(rows), encoding="utf-8")
+    run_import(str(tmp_path / "first-half.csv"))  # the first run stopped after two rows
+
+    out, err, error = run_import(str(tmp_path / "all.csv"))
+
+    assert (err, error) == ("", None)
+    assert "Imported 2 of 4 rows: 2 new leads, 0 known leads; 2 imported before (skipped); " in out
+    assert Submission.objects.count() == 4 and PipelineRun.objects.count() == 4
+    assert sorted(Lead.objects.values_list("email", flat=True)) == [
+        f"p{n}@example.org" for n in range(4)
+    ]
+
+
+def test_a_row_given_twice_or_read_under_another_mapping_is_imported_and_again_imports_all(
+    tmp_path,
+):
+    path = tmp_path / "leads.csv"
+    path.write_text("Name,Mail\nAna,ana@example.org\nAna,ana@example.org\n", encoding="utf-8")
+
+    out, _, _ = run_import(str(path), "--map", "Mail=email")
+    assert "Imported 1 of 2 rows: 1 new leads, 0 known leads; 1 imported before" in out
+    assert Submission.objects.count() == 1
+
+    # Read under another mapping the row says something else: it is imported.
+    out, _, _ = run_import(str(path), "--map", "Mail=email", "--map", "Name=company")
+    assert "Imported 1 of 2 rows: 0 new leads, 1 known leads; 1 imported before" in out
+
+    out, _, _ = run_import(str(path), "--map", "Mail=email", "--again")
+    assert "Imported 2 of 2 rows: 0 new leads, 2 known leads; 2 runs queued; 0 errors." in out
+    assert Submission.objects.count() == 4 and PipelineRun.objects.count() == 4
+
+
+def test_an_inline_import_run_again_runs_nothing_again(tmp_path, monkeypatch):
+    path = tmp_path / "inline.csv"
+    path.write_text("Email,Message\nana@example.org,Pricing for 40 seats?\n", encoding="utf-8")
+    run_import(str(path), "--inline")
+    assert PipelineRun.objects.count() == 1
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a row imported before was run again")
+
+    monkeypatch.setattr(engine, "run_inline", must_not_run)
+    out, err, error = run_import(str(path), "--inline")
+
+    assert (err, error) == ("", None)
+    assert "Imported 0 of 1 rows: 0 new leads, 0 known leads; 1 imported before (skipped); " in out
+    assert Submission.objects.count() == 1 and PipelineRun.objects.count() == 1

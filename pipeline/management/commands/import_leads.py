@@ -42,6 +42,13 @@ class Command(BaseCommand):
             action="store_true",
             help="Run each lead's pipeline in this process instead of queueing it.",
         )
+        parser.add_argument(
+            "--again",
+            action="store_true",
+            help="Import rows this command imported before (the same values, mapping and "
+            "source) once more; by default they are skipped, so a file can be imported again "
+            "after a stop part way.",
+        )
 
     def handle(self, *args, **options):
         path: Path = options["file"]
@@ -64,7 +71,7 @@ class Command(BaseCommand):
             raise CommandError(f"cannot read {path}: {error}") from None
 
         progress = Progress(self.stdout, len(rows))
-        counts = {"new": 0, "existing": 0, "failed": 0}
+        counts = {"new": 0, "existing": 0, "before": 0, "failed": 0}
         for done, row in enumerate(rows, start=1):
             error = row.error or self._import(row, mapping, source, options, counts, progress)
             if error:
@@ -76,9 +83,11 @@ class Command(BaseCommand):
 
         imported = counts["new"] + counts["existing"]
         how = "processed" if options["inline"] else "queued"
+        before = f"{counts['before']} imported before (skipped); " if counts["before"] else ""
         self.stdout.write(
             f"Imported {imported} of {len(rows)} rows: {counts['new']} new leads, "
-            f"{counts['existing']} known leads; {imported} runs {how}; {counts['failed']} errors."
+            f"{counts['existing']} known leads; {before}{imported} runs {how}; "
+            f"{counts['failed']} errors."
         )
         if counts["failed"]:
             raise CommandError(f"{counts['failed']} row(s) were not imported (see above)")
@@ -91,6 +100,7 @@ class Command(BaseCommand):
                 mapping=mapping,
                 source=source,
                 inline=options["inline"],
+                once=not options["again"],
             )
         except IntakeError as error:
             return describe_error(error)
@@ -101,5 +111,8 @@ class Command(BaseCommand):
         except Exception as error:  # one broken row must not stop a backfill
             logger.exception("import.row_failed")
             return f"internal error ({type(error).__name__}); see the log"
-        counts["existing" if receipt.duplicate_of else "new"] += 1
+        if receipt.is_replay:
+            counts["before"] += 1
+        else:
+            counts["existing" if receipt.duplicate_of else "new"] += 1
         return ""
