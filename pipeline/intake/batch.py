@@ -40,30 +40,90 @@ def detect_format(path: Path, text_start: str) -> str:
     return JSONL if text_start.lstrip().startswith("{") else CSV
 
 
-def read_rows(path: Path, *, file_format: str | None = None) -> list[Row]:
-    """Every record of the file, in order. Raises OSError/ValueError only for the whole file."""
-    with path.open("rb") as handle:
-        start = handle.read(4)
+class RowFile:
+    """A lead file's records, read from disk as they are iterated (a backfill of a million rows
+    is never in memory at once); len() is their number.
+
+    Made by read_rows, which reads the file through once first: a file it must refuse whole is
+    refused (ValueError) before any of its rows is stored."""
+
+    def __init__(self, path: Path, file_format: str, *, text: str | None = None) -> None:
+        self.path, self.file_format = path, file_format
+        self._text = text  # what a pipe gave (it can be read only once); else read from path
+        # Only "\n" ends a JSONL record (a message may hold U+2028 and other Unicode line
+        # breaks), or "\r" in a file with no "\n" at all (classic Mac line ends): JSON never
+        # holds a bare CR inside a string, so such a file would otherwise be one broken record.
+        jsonl = file_format == JSONL
+        self.record_end = "\r" if jsonl and _ends_lines_with_cr_only(self._chunks()) else "\n"
+        self._quotes_checked = False
+        self.count = sum(1 for _ in self)
+        self._quotes_checked = True
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[Row]:
+        newline = self.record_end if self.file_format == JSONL else ""
+        with self._reader(newline) as handle:
+            if self.file_format == JSONL:
+                yield from _jsonl_rows(handle, self.record_end)
+            else:
+                if not self._quotes_checked:
+                    _check_quotes_close(handle)
+                    handle.seek(0)
+                yield from _csv_rows(handle)
+
+    def _reader(self, newline: str) -> TextIO:
+        if self._text is not None:
+            return io.StringIO(self._text, newline=newline)
+        return _open(self.path, newline)
+
+    def _chunks(self) -> Iterator[str]:
+        with self._reader("") as handle:
+            while chunk := handle.read(1 << 16):
+                yield chunk
+
+
+def _open(path: Path, newline: str = "") -> TextIO:
+    # surrogateescape: a badly encoded row becomes that row's error, not the file's.
+    return path.open(encoding="utf-8-sig", errors="surrogateescape", newline=newline)
+
+
+def _ends_lines_with_cr_only(chunks: Iterator[str]) -> bool:
+    has_cr = False
+    for chunk in chunks:
+        if "\n" in chunk:
+            return False
+        has_cr = has_cr or "\r" in chunk
+    return has_cr
+
+
+def read_rows(path: Path, *, file_format: str | None = None) -> RowFile:
+    """The file's records, in order. Raises OSError/ValueError only for the whole file."""
+    text = None
+    if path.is_file():
+        with path.open("rb") as handle:
+            start = handle.read(4)
+    else:  # a pipe (/dev/stdin, <(…)) can be read only once: its text is kept
+        data = path.read_bytes()
+        start, text = data[:4], data.decode("utf-8-sig", errors="surrogateescape")
     if start.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ValueError(
             "the file is UTF-16 (Excel's 'Unicode Text'): save it as 'CSV UTF-8' and import again"
         )
-    # surrogateescape: a badly encoded row becomes that row's error, not the file's.
-    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
-        text = handle.read()
-    file_format = file_format or detect_format(path, text[:1000])
-    if file_format == JSONL:
-        return list(_jsonl_rows(text))
-    return list(_csv_rows(text))
+    if file_format is None:
+        file_format = detect_format(path, text[:1000] if text is not None else _head(path))
+    return RowFile(path, file_format, text=text)
 
 
-def _jsonl_rows(text: str) -> Iterator[Row]:
-    # Only "\n" ends a record (a message may hold U+2028 and other Unicode line breaks), or "\r"
-    # in a file with no "\n" at all (classic Mac line ends): JSON never holds a bare CR inside a
-    # string, so such a file would otherwise be read as one broken record.
-    end = "\n" if "\n" in text or "\r" not in text else "\r"
-    for number, line in enumerate(text.split(end), start=1):
-        line = line.removesuffix("\r")
+def _head(path: Path) -> str:
+    with _open(path) as handle:
+        return handle.read(1000)
+
+
+def _jsonl_rows(lines: Iterator[str], end: str) -> Iterator[Row]:
+    for number, line in enumerate(lines, start=1):
+        line = line.removesuffix(end).removesuffix("\r")
         if not line.strip():
             continue
         if _has_bad_bytes(line):
@@ -97,9 +157,8 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
-def _csv_rows(text: str) -> Iterator[Row]:
-    _check_quotes_close(text)
-    reader = csv.reader(io.StringIO(text, newline=""))
+def _csv_rows(handle: TextIO) -> Iterator[Row]:
+    reader = csv.reader(handle)
     try:
         header = next(reader)
     except StopIteration:
@@ -140,10 +199,10 @@ def _csv_rows(text: str) -> Iterator[Row]:
         )
 
 
-def _check_quotes_close(text: str) -> None:
+def _check_quotes_close(handle: TextIO) -> None:
     """A quote opened and never closed makes the rest of the file one value: the rows after it
     would be neither imported nor reported. Refuse the file, naming the line."""
-    strict = csv.reader(io.StringIO(text, newline=""), strict=True)
+    strict = csv.reader(handle, strict=True)
     start = 1
     while True:
         try:

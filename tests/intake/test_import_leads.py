@@ -380,3 +380,55 @@ def test_an_inline_import_run_again_runs_nothing_again(tmp_path, monkeypatch):
     assert (err, error) == ("", None)
     assert "Imported 0 of 1 rows: 0 new leads, 0 known leads; 1 imported before (skipped); " in out
     assert Submission.objects.count() == 1 and PipelineRun.objects.count() == 1
+
+
+def test_a_large_file_is_read_as_it_is_imported_not_held_in_memory(tmp_path):
+    import tracemalloc
+
+    from pipeline.intake.batch import read_rows
+
+    path = tmp_path / "big.csv"
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write("\ufeffName,Email,Message\n")  # Excel's "CSV UTF-8" starts with a BOM
+        for n in range(10_000):
+            handle.write(f'P{n},p{n}@example.org,"Hello,\nwe need {n} seats"\n')
+    tracemalloc.start()
+    try:
+        rows = read_rows(path)
+        last = None
+        for last in rows:  # noqa: B007 - the last row is the point
+            assert set(last.data) == {"Name", "Email", "Message"}
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert len(rows) == 10_000
+    assert (last.line, last.data["Email"]) == (1 + 2 * 9_999 + 1, "p9999@example.org")
+    # The whole text alone would take the file's size; the rows, several times that.
+    assert peak < path.stat().st_size / 4, (peak, path.stat().st_size)
+
+
+def test_a_file_given_through_a_pipe_is_read_once_and_all_of_it_kept(tmp_path):
+    """`import_leads /dev/stdin` or `<(…)`: a pipe can be read only once."""
+    import os
+    import threading
+
+    from pipeline.intake.batch import read_rows
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    writer = threading.Thread(
+        target=lambda: pipe.write_text("Email\na@example.org\nb@example.org\n", encoding="utf-8"),
+        daemon=True,
+    )
+    writer.start()
+    results = []
+    # A reader that opens the pipe a second time waits for a writer for ever: not this test.
+    reader = threading.Thread(target=lambda: results.append(read_rows(pipe)), daemon=True)
+    reader.start()
+    reader.join(20)
+    assert results, "the reader still waits on the pipe"
+    rows = results[0]
+
+    assert len(rows) == 2
+    assert [row.data for row in rows] == [{"Email": "a@example.org"}, {"Email": "b@example.org"}]
