@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from pipeline.intake.webhooks import parse_json_int
+
 CSV = "csv"
 JSONL = "jsonl"
 FORMATS = (CSV, JSONL)
@@ -130,7 +132,7 @@ def _jsonl_rows(lines: Iterator[str], end: str) -> Iterator[Row]:
             yield Row(number, error="not UTF-8 text")
             continue
         try:
-            value = json.loads(line, object_pairs_hook=_unique_keys)
+            value = json.loads(line, object_pairs_hook=_unique_keys, parse_int=parse_json_int)
         except _DuplicateKey as error:
             yield Row(number, error=f"the key {str(error)[:80]!r} appears twice: keep one")
             continue

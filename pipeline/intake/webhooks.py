@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import re
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -256,7 +257,7 @@ def parse_payload(text: str, kind: str) -> dict[str, Any]:
     """The body as a dict: a JSON object, or form fields (repeated names become lists)."""
     if kind == JSON:
         try:
-            payload = json.loads(text, parse_constant=_refuse_constant)
+            payload = json.loads(text, parse_constant=_refuse_constant, parse_int=parse_json_int)
         except (ValueError, RecursionError) as error:
             detail = str(error)[:200] if isinstance(error, ValueError) else "nested too deeply"
             raise InvalidLead({"body": f"not valid JSON: {detail}"}) from None
@@ -279,6 +280,16 @@ def parse_payload(text: str, kind: str) -> dict[str, Any]:
         else:
             payload[key] = value
     return payload
+
+
+def parse_json_int(text: str) -> int:
+    """json's parse_int: a number too long for Python to read is said plainly (Python's own
+    message tells the sender to call sys.set_int_max_str_digits)."""
+    limit = sys.get_int_max_str_digits()
+    digits = len(text) - text.startswith("-")
+    if limit and digits > limit:
+        raise ValueError(f"a number of {digits} digits (at most {limit})")
+    return int(text)
 
 
 def _refuse_constant(name: str) -> Any:

@@ -107,6 +107,7 @@ def test_jsonl_files_report_lines_that_are_not_json_objects(tmp_path):
         "",
         "[1, 2]",
         json.dumps({"phone": "+44 20 7946 0958"}),
+        '{"email": "b@example.org", "seats": ' + "1" * 4301 + "}",
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -114,9 +115,10 @@ def test_jsonl_files_report_lines_that_are_not_json_objects(tmp_path):
 
     assert err.splitlines()[0].startswith("line 2: not valid JSON")
     assert err.splitlines()[1] == "line 4: expected a JSON object, got list"
+    assert err.splitlines()[2] == "line 6: not valid JSON: a number of 4301 digits (at most 4300)"
     assert Submission.objects.get(email="a@example.org").custom_fields == {"seats": 12}
     assert Lead.objects.filter(phone_normalized="+442079460958").exists()
-    assert "2 errors" in out
+    assert "3 errors" in out
 
 
 def test_a_row_that_is_not_utf8_is_reported_and_the_rest_imported(tmp_path):

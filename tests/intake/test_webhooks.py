@@ -480,6 +480,7 @@ def test_invalid_leads_are_refused_with_400_naming_each_bad_field(client, source
         (b"\xff\xfe{}", "body", "not UTF-8"),
         (b'{"email": "a@b.example", "n": 1e999}', "custom_fields", "not finite"),
         (b'{"email": "a@b.example", "n": NaN}', "body", "NaN is not a JSON number"),
+        (b'{"n": -' + b"9" * 5000 + b"}", "body", "not valid JSON: a number of 5000 digits"),
     ],
 )
 def test_bodies_we_cannot_read_are_refused_with_400(client, source, body, field, message):
