@@ -79,3 +79,17 @@ def rules_business(settings):
 
     settings.AGENT_STRATEGY = dict.fromkeys(("classify", "enrich", "score", "draft"), "rules")
     make_business_settings()
+
+
+@pytest.fixture
+def hubspot(settings):
+    """The fake HubSpot, with settings pointing the HubSpot adapter at it."""
+    from tests.fakes.hubspot import FakeHubSpot
+
+    with FakeHubSpot() as server:
+        settings.CRM_ADAPTER = "hubspot"
+        settings.HUBSPOT_TOKEN = server.token
+        settings.HUBSPOT_BASE_URL = server.url
+        settings.HUBSPOT_PROPERTY_MAPPING = ""
+        settings.HUBSPOT_MAX_RETRY_AFTER_SECONDS = 5
+        yield server

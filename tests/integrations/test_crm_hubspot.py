@@ -14,15 +14,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def fake(settings):
-    with FakeHubSpot() as server:
-        settings.CRM_ADAPTER = "hubspot"
-        settings.HUBSPOT_TOKEN = server.token
-        settings.HUBSPOT_BASE_URL = server.url
-        settings.HUBSPOT_PORTAL_ID = "4242"
-        settings.HUBSPOT_PROPERTY_MAPPING = ""
-        settings.HUBSPOT_MAX_RETRY_AFTER_SECONDS = 5
-        yield server
+def fake(hubspot, settings):
+    settings.HUBSPOT_PORTAL_ID = "4242"
+    return hubspot
 
 
 @pytest.fixture
