@@ -73,6 +73,9 @@ ERASED_SUBMISSION = {
     "message": "",
     "custom_fields": {},
     "raw_payload": {},
+    # An import's key is a digest of the person's row (and a sender's own key may hold an
+    # address): neither is kept to say the person was here.
+    "sender_key": "",
 }
 
 
@@ -319,7 +322,7 @@ def _delete_late_crm_record(lead_id: int, step_run_id: int) -> None:
     crm, reason = [], ""
     try:
         crm = _crm_audit(delete_from_crms(Lead.objects.get(pk=lead_id)))
-    except Exception as error:  # the scrub that follows must happen whatever the CRM did
+    except Exception as error:  # whatever the CRM adapter raised, the scrub that follows runs
         logger.warning("lead.erase_late_crm_failed lead=%s error=%s", lead_id, type(error).__name__)
         reason = str(error)[:300] if isinstance(error, CRMError) else type(error).__name__
     ReviewAction.objects.create(

@@ -12,9 +12,10 @@ import json
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from pipeline.intake.webhooks import parse_json_int
 
@@ -44,29 +45,33 @@ def detect_format(path: Path, text_start: str) -> str:
 
 class RowFile:
     """A lead file's records, read from disk as they are iterated (a backfill of a million rows
-    is never in memory at once); len() is their number.
+    is never in memory at once); len() is their number. Close it, or use it in a `with`.
 
     Made by read_rows, which reads the file through once first: a file it must refuse whole is
-    refused (ValueError) before any of its rows is stored."""
+    refused (ValueError) before any of its rows is stored. Every read is of the file that was
+    opened then, even if another is put at its path meanwhile. One iteration at a time."""
 
-    def __init__(self, path: Path, file_format: str, *, text: str | None = None) -> None:
-        self.path, self.file_format = path, file_format
-        self._text = text  # what a pipe gave (it can be read only once); else read from path
-        # Only "\n" ends a JSONL record (a message may hold U+2028 and other Unicode line
-        # breaks), or "\r" in a file with no "\n" at all (classic Mac line ends): JSON never
-        # holds a bare CR inside a string, so such a file would otherwise be one broken record.
-        jsonl = file_format == JSONL
-        self.record_end = "\r" if jsonl and _ends_lines_with_cr_only(self._chunks()) else "\n"
-        self._quotes_checked = False
-        self.count = sum(1 for _ in self)
-        self._quotes_checked = True
+    def __init__(self, binary: BinaryIO, file_format: str) -> None:
+        self._binary, self.file_format = binary, file_format
+        try:
+            # Only "\n" ends a JSONL record (a message may hold U+2028 and other Unicode line
+            # breaks), or "\r" in a file with no "\n" at all (classic Mac line ends): JSON never
+            # holds a bare CR inside a string, so such a file would otherwise be one record.
+            jsonl = file_format == JSONL
+            self.record_end = "\r" if jsonl and _ends_lines_with_cr_only(binary) else "\n"
+            self._quotes_checked = False
+            self.count = sum(1 for _ in self)
+            self._quotes_checked = True
+        except BaseException:
+            binary.close()
+            raise
 
     def __len__(self) -> int:
         return self.count
 
     def __iter__(self) -> Iterator[Row]:
         newline = self.record_end if self.file_format == JSONL else ""
-        with self._reader(newline) as handle:
+        with self._text(newline) as handle:
             if self.file_format == JSONL:
                 yield from _jsonl_rows(handle, self.record_end)
             else:
@@ -75,52 +80,55 @@ class RowFile:
                     handle.seek(0)
                 yield from _csv_rows(handle)
 
-    def _reader(self, newline: str) -> TextIO:
-        if self._text is not None:
-            return io.StringIO(self._text, newline=newline)
-        return _open(self.path, newline)
+    @contextmanager
+    def _text(self, newline: str) -> Iterator[TextIO]:
+        """The file from its start as text, without closing the file after."""
+        self._binary.seek(0)
+        # surrogateescape: a badly encoded row becomes that row's error, not the file's.
+        handle = io.TextIOWrapper(
+            self._binary, encoding="utf-8-sig", errors="surrogateescape", newline=newline
+        )
+        try:
+            yield handle
+        finally:
+            handle.detach()
 
-    def _chunks(self) -> Iterator[str]:
-        with self._reader("") as handle:
-            while chunk := handle.read(1 << 16):
-                yield chunk
+    def close(self) -> None:
+        self._binary.close()
+
+    def __enter__(self) -> RowFile:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
 
-def _open(path: Path, newline: str = "") -> TextIO:
-    # surrogateescape: a badly encoded row becomes that row's error, not the file's.
-    return path.open(encoding="utf-8-sig", errors="surrogateescape", newline=newline)
-
-
-def _ends_lines_with_cr_only(chunks: Iterator[str]) -> bool:
+def _ends_lines_with_cr_only(binary: BinaryIO) -> bool:
+    binary.seek(0)
     has_cr = False
-    for chunk in chunks:
-        if "\n" in chunk:
+    while chunk := binary.read(1 << 16):
+        if b"\n" in chunk:
             return False
-        has_cr = has_cr or "\r" in chunk
+        has_cr = has_cr or b"\r" in chunk
     return has_cr
 
 
 def read_rows(path: Path, *, file_format: str | None = None) -> RowFile:
     """The file's records, in order. Raises OSError/ValueError only for the whole file."""
-    text = None
-    if path.is_file():
-        with path.open("rb") as handle:
-            start = handle.read(4)
-    else:  # a pipe (/dev/stdin, <(…)) can be read only once: its text is kept
-        data = path.read_bytes()
-        start, text = data[:4], data.decode("utf-8-sig", errors="surrogateescape")
-    if start.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise ValueError(
-            "the file is UTF-16 (Excel's 'Unicode Text'): save it as 'CSV UTF-8' and import again"
-        )
-    if file_format is None:
-        file_format = detect_format(path, text[:1000] if text is not None else _head(path))
-    return RowFile(path, file_format, text=text)
-
-
-def _head(path: Path) -> str:
-    with _open(path) as handle:
-        return handle.read(1000)
+    # A pipe (/dev/stdin, <(…)) can be read only once: its bytes are kept.
+    binary = path.open("rb") if path.is_file() else io.BytesIO(path.read_bytes())
+    try:
+        start = binary.read(1000)
+        if start.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise ValueError(
+                "the file is UTF-16 (Excel's 'Unicode Text'): save it as 'CSV UTF-8' and import "
+                "again"
+            )
+        text_start = start.decode("utf-8-sig", errors="ignore")
+        return RowFile(binary, file_format or detect_format(path, text_start))
+    except BaseException:
+        binary.close()
+        raise
 
 
 def _jsonl_rows(lines: Iterator[str], end: str) -> Iterator[Row]:

@@ -49,6 +49,11 @@ def receive_row(
 
     With once=True a row stored before (the same values under the same mapping, from the same
     source) is not stored again: its receipt says is_replay, and nothing runs."""
+    key = row_key(data, mapping) if once else ""
+    if key:
+        earlier = Submission.objects.filter(source=source, sender_key=key).first()
+        if earlier is not None:
+            return _imported_before(earlier), None
     mapped = apply_field_mapping(data, mapping)
     # Empty cells of columns we do not know are noise, not custom fields.
     custom = {key: value for key, value in mapped.custom_fields.items() if value not in ("", None)}
@@ -58,13 +63,13 @@ def receive_row(
         raw_payload=dict(data),
         channel=channel,
         source=source,
-        # Looked up before storing (unlike the delivery id, whose unique constraint does not
-        # hold without a source): a re-run of the same file finds each row it stored.
-        sender_key=row_key(data, mapping) if once else "",
+        # Looked up above, and before storing again (the delivery id's unique constraint does
+        # not hold without a source): a row the same import gives twice at once is stored once.
+        sender_key=key,
         start_run=not inline,
         run_options=run_options,
     )
-    if not inline or receipt.is_replay:
+    if not inline or receipt.is_replay:  # a replay: an import of the same row at this moment
         run = PipelineRun.objects.filter(pk=receipt.run_id).first() if receipt.run_id else None
         return receipt, run
     submission = Submission.objects.select_related("lead").get(pk=receipt.submission_id)
@@ -76,6 +81,20 @@ def receive_row(
         logger.exception("intake.inline_run_failed submission_id=%s", submission.pk)
         raise StoredNotRun(_leave_to_the_workers(receipt), error) from error
     return record_run(receipt, run), run
+
+
+def _imported_before(submission: Submission) -> Receipt:
+    """The receipt of a row stored by an earlier import, left as it is: its run (or, when that
+    could not be started then, the sweep's start_pending_runs) is not this import's to make."""
+    answer = submission.response or {}
+    return Receipt(
+        submission_id=submission.pk,
+        lead_id=submission.lead_id,
+        run_id=answer.get("run_id"),
+        duplicate_of=answer.get("duplicate_of"),
+        is_trapped=submission.is_trapped,
+        is_replay=True,
+    )
 
 
 class StoredNotRun(Exception):

@@ -396,10 +396,10 @@ def test_a_large_file_is_read_as_it_is_imported_not_held_in_memory(tmp_path):
             handle.write(f'P{n},p{n}@example.org,"Hello,\nwe need {n} seats"\n')
     tracemalloc.start()
     try:
-        rows = read_rows(path)
-        last = None
-        for last in rows:  # noqa: B007 - the last row is the point
-            assert set(last.data) == {"Name", "Email", "Message"}
+        with read_rows(path) as rows:
+            last = None
+            for last in rows:  # noqa: B007 - the last row is the point
+                assert set(last.data) == {"Name", "Email", "Message"}
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -430,7 +430,61 @@ def test_a_file_given_through_a_pipe_is_read_once_and_all_of_it_kept(tmp_path):
     reader.start()
     reader.join(20)
     assert results, "the reader still waits on the pipe"
-    rows = results[0]
+    with results[0] as rows:
+        assert len(rows) == 2
+        assert [row.data for row in rows] == [
+            {"Email": "a@example.org"},
+            {"Email": "b@example.org"},
+        ]
 
-    assert len(rows) == 2
-    assert [row.data for row in rows] == [{"Email": "a@example.org"}, {"Email": "b@example.org"}]
+
+def test_the_rows_read_are_those_of_the_file_checked_even_if_another_is_put_at_its_path(
+    tmp_path,
+):
+    from pipeline.intake.batch import read_rows
+
+    path = tmp_path / "leads.csv"
+    path.write_text("Email,Name\na@example.org,A\nb@example.org,B\n", encoding="utf-8")
+    with read_rows(path) as rows:
+        # An export renamed into place meanwhile, with a quote that never closes.
+        replacement = tmp_path / "new.csv"
+        replacement.write_text('Email,Name\nc@example.org,"C\nd@example.org,D\n', encoding="utf-8")
+        replacement.replace(path)
+
+        assert [row.data["Email"] for row in rows] == ["a@example.org", "b@example.org"]
+
+
+def test_a_row_stored_by_an_inline_import_that_could_not_run_it_is_left_to_the_sweep_on_a_rerun(
+    tmp_path, monkeypatch
+):
+    path = tmp_path / "inline.csv"
+    path.write_text("Email\na@example.org\n", encoding="utf-8")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(engine, "run_inline", broken)
+    run_import(str(path), "--inline")
+    assert Submission.objects.unanswered().count() == 1
+
+    out, err, error = run_import(str(path), "--inline")
+
+    assert (err, error) == ("", None)
+    assert "1 imported before (skipped)" in out
+    assert Submission.objects.count() == 1
+    assert Submission.objects.unanswered().count() == 1  # still the sweep's to start
+
+
+def test_a_row_of_an_erased_person_keeps_no_key_and_imports_again_as_new(tmp_path):
+    from pipeline.erase import erase_person
+
+    path = tmp_path / "leads.csv"
+    path.write_text("Email,Name\nana@example.org,Ana\n", encoding="utf-8")
+    run_import(str(path))
+    erase_person("ana@example.org")
+    assert Submission.objects.get().sender_key == ""
+
+    out, err, error = run_import(str(path))
+
+    assert (err, error) == ("", None)
+    assert "Imported 1 of 1 rows: 1 new leads" in out

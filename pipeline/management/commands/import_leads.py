@@ -72,13 +72,14 @@ class Command(BaseCommand):
 
         progress = Progress(self.stdout, len(rows))
         counts = {"new": 0, "existing": 0, "before": 0, "failed": 0}
-        for done, row in enumerate(rows, start=1):
-            error = row.error or self._import(row, mapping, source, options, counts, progress)
-            if error:
-                counts["failed"] += 1
-                progress.clear()
-                self.stderr.write(f"line {row.line}: {error}")
-            progress.update(done)
+        with rows:
+            for done, row in enumerate(rows, start=1):
+                error = row.error or self._import(row, mapping, source, options, counts, progress)
+                if error:
+                    counts["failed"] += 1
+                    progress.clear()
+                    self.stderr.write(f"line {row.line}: {error}")
+                progress.update(done)
         progress.finish()
 
         imported = counts["new"] + counts["existing"]

@@ -49,6 +49,10 @@ class Command(BaseCommand):
         except (OSError, ValueError) as error:
             raise CommandError(str(error)) from None
         run_options = {"dry_run": True} if options["dry_run"] else None
+        with rows:
+            self._process_rows(rows, mapping, options, run_options)
+
+    def _process_rows(self, rows, mapping, options, run_options) -> None:
         for row in rows:
             data = dict(row.data)
             input_id = data.pop("id", None)
