@@ -93,3 +93,15 @@ def hubspot(settings):
         settings.HUBSPOT_PROPERTY_MAPPING = ""
         settings.HUBSPOT_MAX_RETRY_AFTER_SECONDS = 5
         yield server
+
+
+@pytest.fixture
+def pipedrive(settings):
+    """The fake Pipedrive, with settings pointing the Pipedrive adapter at it."""
+    from tests.fakes.pipedrive import FakePipedrive
+
+    with FakePipedrive() as server:
+        settings.CRM_ADAPTER = "pipedrive"
+        settings.PIPEDRIVE_API_TOKEN = server.token
+        settings.PIPEDRIVE_BASE_URL = server.url
+        yield server

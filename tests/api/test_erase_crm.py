@@ -10,7 +10,6 @@ from pipeline.integrations.crm import crm_copies, upsert_lead
 from pipeline.models import Lead, ReviewAction, StepRun
 from pipeline.schemas import Classification, CompanyProfile, Score
 from tests.factories import make_lead, make_waiting_draft
-from tests.fakes.pipedrive import FakePipedrive
 from tests.fakes.salesforce import FakeSalesforce
 from tests.integrations.test_crm_webhook import SECRET, Receiver
 
@@ -31,15 +30,6 @@ def salesforce(settings, monkeypatch):
         settings.CRM_TIMEOUT_SECONDS = 2
         yield server
     cache.delete("crm:salesforce:token")
-
-
-@pytest.fixture
-def pipedrive(settings):
-    with FakePipedrive() as server:
-        settings.CRM_ADAPTER = "pipedrive"
-        settings.PIPEDRIVE_API_TOKEN = server.token
-        settings.PIPEDRIVE_BASE_URL = server.url
-        yield server
 
 
 def person(**fields):

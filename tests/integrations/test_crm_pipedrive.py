@@ -7,19 +7,15 @@ from pipeline.integrations.crm import pipedrive as pipedrive_module
 from pipeline.models import Lead
 from pipeline.schemas import Classification, Score
 from tests.factories import make_lead
-from tests.fakes.pipedrive import FakePipedrive, rate_limited
+from tests.fakes.pipedrive import rate_limited
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def fake(settings):
-    with FakePipedrive() as server:
-        settings.CRM_ADAPTER = "pipedrive"
-        settings.PIPEDRIVE_API_TOKEN = server.token
-        settings.PIPEDRIVE_BASE_URL = server.url
-        settings.CRM_MAX_RETRY_AFTER_SECONDS = 5
-        yield server
+def fake(pipedrive, settings):
+    settings.CRM_MAX_RETRY_AFTER_SECONDS = 5
+    return pipedrive
 
 
 @pytest.fixture
