@@ -59,9 +59,10 @@ class RowFile:
             # holds a bare CR inside a string, so such a file would otherwise be one record.
             jsonl = file_format == JSONL
             self.record_end = "\r" if jsonl and _ends_lines_with_cr_only(binary) else "\n"
-            self._quotes_checked = False
+            if not jsonl:
+                with self._text("") as handle:
+                    _check_quotes_close(handle)
             self.count = sum(1 for _ in self)
-            self._quotes_checked = True
         except BaseException:
             binary.close()
             raise
@@ -75,9 +76,6 @@ class RowFile:
             if self.file_format == JSONL:
                 yield from _jsonl_rows(handle, self.record_end)
             else:
-                if not self._quotes_checked:
-                    _check_quotes_close(handle)
-                    handle.seek(0)
                 yield from _csv_rows(handle)
 
     @contextmanager
